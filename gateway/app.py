@@ -1,0 +1,202 @@
+"""Composition root: picks the store backend, builds the services and runs the gateway's servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import signal
+import ssl
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.auth.ceremony import RelyingParty
+from gateway.auth.lockout import LockoutPolicy
+from gateway.auth.service import AuthConfig, IdentityService
+from gateway.core.clock import Clock
+from gateway.core.errors import BadRequest
+from gateway.core.models import Role
+from gateway.core.ports import Store
+from gateway.httpd.context import HttpConfig
+from gateway.httpd.server import make_app
+from gateway.settings import Settings
+
+log = logging.getLogger("rcgate")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+class SystemClock:
+    """The wall clock (the only place the gateway reads it for domain decisions)."""
+
+    def now(self) -> float:
+        return time.time()
+
+
+async def open_store(settings: Settings, clock: Clock) -> Store:
+    if settings.store.backend == "redis":
+        from gateway.store.redis import RedisStore
+
+        return RedisStore.from_url(settings.store.redis_url, prefix=settings.store.redis_prefix, clock=clock)
+    from gateway.store.embedded import EmbeddedStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return await EmbeddedStore.open(EmbeddedStore.path_in(settings.data_dir), clock)
+
+
+def auth_config(settings: Settings) -> AuthConfig:
+    a = settings.auth
+    return AuthConfig(
+        rp=RelyingParty(rp_id=settings.rp_id, rp_name=a.rp_name, origins=settings.origins),
+        public_url=settings.public_url,
+        login_idle_timeout_s=a.login_idle_timeout_s,
+        login_absolute_timeout_s=a.login_absolute_timeout_s,
+        enrol_link_ttl_s=a.enrol_link_ttl_s,
+        challenge_ttl_s=a.challenge_ttl_s,
+        stepup_max_age_s=a.stepup_max_age_s,
+        totp_issuer=a.totp_issuer,
+        lockout=LockoutPolicy(
+            threshold=a.lockout_threshold,
+            window_s=a.lockout_window_s,
+            base_s=a.lockout_base_s,
+            max_s=a.lockout_max_s,
+        ),
+    )
+
+
+def web_dir() -> Path:
+    return PROJECT_ROOT / "web"
+
+
+def http_config(settings: Settings) -> HttpConfig:
+    return HttpConfig(
+        public_url=settings.public_url,
+        origins=settings.origins,
+        secure_cookies=settings.public_url.startswith("https://"),
+        max_body_bytes=settings.http.max_body_bytes,
+        web_dir=str(web_dir()),
+        vendor_dir=str(web_dir() / "node_modules"),
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    store: Store
+    identity: IdentityService
+
+
+@contextlib.asynccontextmanager
+async def services(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Services]:
+    """Open the store and build the services; used by `serve` and by the admin CLI verbs."""
+    clock = clock or SystemClock()
+    store = await open_store(settings, clock)
+    try:
+        yield Services(settings, clock, store, IdentityService(store, clock, auth_config(settings)))
+    finally:
+        await store.close()
+
+
+RUNTIME_FILE = "runtime.json"
+
+
+def record_runtime(settings: Settings) -> None:
+    """Leave the public URL in the data dir so admin CLI verbs print links that work."""
+    path = settings.data_dir / RUNTIME_FILE
+    path.write_text(json.dumps({"public_url": settings.public_url}), encoding="utf-8")
+
+
+def runtime_public_url(data_dir: Path) -> str | None:
+    try:
+        data = json.loads((data_dir / RUNTIME_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    url = data.get("public_url") if isinstance(data, dict) else None
+    return url if isinstance(url, str) else None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    cert, key = settings.http.tls_cert, settings.http.tls_key
+    if cert is None and key is None:
+        if settings.public_url.startswith("https://"):
+            log.info("plain HTTP behind a TLS-terminating proxy for %s", settings.public_url)
+            return None
+        if not _is_loopback(settings.http.host):
+            raise BadRequest(
+                f"refusing plain HTTP on {settings.http.host}: pass --tls-cert and --tls-key "
+                "(plain HTTP only on localhost, or behind a TLS proxy with an https:// --public-url)"
+            )
+        log.warning(
+            "serving plain HTTP on %s: only for localhost; use --tls-cert/--tls-key elsewhere",
+            settings.http.host,
+        )
+        return None
+    if cert is None or key is None:
+        raise BadRequest("--tls-cert and --tls-key go together")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+async def bootstrap_admin(svc: Services, name: str = "admin") -> str | None:
+    """Create the first admin when there is no user; returns its enrolment link, or None."""
+    users = await svc.store.list_users()
+    if not users:
+        _, url = await svc.identity.add_user(name, Role.ADMIN, ("admins",), actor="bootstrap")
+        return url
+    admin = next((u for u in users if u.name == name), None)
+    if admin is not None and not await svc.store.factors_of(admin.id):
+        return await svc.identity.issue_enrol_link(admin, actor="bootstrap")
+    return None
+
+
+async def run_gateway(settings: Settings, *, demo: bool = False) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down in aiohttp's documented order."""
+    ssl_ctx = tls_context(settings)
+    async with services(settings) as svc:
+        app = make_app(svc.identity, http_config(settings))
+        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_ctx)
+        await site.start()
+        record_runtime(settings)
+        print(
+            f"rcgate gateway listening on {settings.public_url}  (store: {settings.store.backend})",
+            flush=True,
+        )
+        if demo:
+            url = await bootstrap_admin(svc)
+            print("", flush=True)
+            if url:
+                print("Enrol the admin account (one-time link, valid 24 h):", flush=True)
+                print(f"  {url}", flush=True)
+            else:
+                print(f"Admin already enrolled: sign in at {settings.public_url}/login", flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await runner.cleanup()

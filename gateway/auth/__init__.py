@@ -1,0 +1,1 @@
+"""Identity: users, factors (passkeys, TOTP, passwords), login sessions, step-up, lockout."""

@@ -1,0 +1,205 @@
+"""The `rcgate` command: argument parsing, exit codes and printing only; the work is in gateway.app.
+
+Exit codes: 0 success, 1 the operation failed, 2 usage or settings error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway import __version__
+from gateway.core.errors import GatewayError
+from gateway.core.models import Role
+from gateway.settings import Settings, load_settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _store_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("settings")
+    g.add_argument(
+        "--config", type=Path, metavar="FILE", help="settings file (YAML); RCGATE_* variables also apply"
+    )
+    g.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="where the embedded store and keys live (./data)"
+    )
+    g.add_argument("--store", choices=["embedded", "redis"], help="store backend (default: embedded)")
+    g.add_argument("--redis-url", metavar="URL", help="Redis URL for --store redis")
+
+
+def _serve_options(p: argparse.ArgumentParser) -> None:
+    _store_options(p)
+    g = p.add_argument_group("http")
+    g.add_argument("--host", help="address to listen on (default localhost)")
+    g.add_argument("--port", type=int, help="HTTP port (default 8080)")
+    g.add_argument("--public-url", metavar="URL", help="URL browsers use (defines the WebAuthn origin)")
+    g.add_argument("--tls-cert", type=Path, metavar="PEM", help="TLS certificate chain")
+    g.add_argument("--tls-key", type=Path, metavar="PEM", help="TLS private key")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rcgate",
+        description="rcgate: remote-control session gateway with PAM-style recording for AI assistants.",
+    )
+    parser.add_argument("--version", action="version", version=f"rcgate {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    serve = verbs.add_parser("serve", help="run the gateway", description="Run the gateway (HTTP + API).")
+    _serve_options(serve)
+
+    demo = verbs.add_parser(
+        "demo",
+        help="run the gateway with a bootstrapped admin (what `make run` starts)",
+        description="Run the gateway on http://localhost:8080 with the embedded store; create the admin "
+        "account on first start and print its one-time enrolment link.",
+    )
+    _serve_options(demo)
+
+    users = verbs.add_parser(
+        "users", help="manage users", description="Add, list, disable users; reset factors."
+    )
+    uverbs = users.add_subparsers(dest="users_verb", metavar="ACTION", required=True)
+    add = uverbs.add_parser(
+        "add",
+        help="add a user and print a one-time enrolment link",
+        description="Add a user; prints a one-time enrolment link (valid 24 h, single use).",
+    )
+    add.add_argument("name")
+    add.add_argument("--role", choices=[r.value for r in Role], default=Role.MEMBER.value)
+    add.add_argument("--group", action="append", default=[], metavar="G", help="group (repeatable)")
+    _store_options(add)
+    ls = uverbs.add_parser("list", help="list users", description="List users.")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    _store_options(ls)
+    dis = uverbs.add_parser(
+        "disable",
+        help="disable a user and end their logins",
+        description="Disable a user and end every login session of theirs.",
+    )
+    dis.add_argument("name")
+    _store_options(dis)
+    reset = uverbs.add_parser(
+        "reset-factors",
+        help="remove a user's factors and print a new enrolment link",
+        description="Remove every factor and the password; print a new enrolment link.",
+    )
+    reset.add_argument("name")
+    _store_options(reset)
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    settings = _load(args)
+    if args.verb in ("users",) and settings.http.public_url is None:
+        from gateway.app import runtime_public_url
+
+        url = runtime_public_url(settings.data_dir)
+        if url:  # the running gateway's address, so printed links open
+            return settings.model_copy(update={"http": settings.http.model_copy(update={"public_url": url})})
+    return settings
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        getattr(args, "config", None),
+        data_dir=getattr(args, "data_dir", None),
+        **{
+            "store.backend": getattr(args, "store", None),
+            "store.redis_url": getattr(args, "redis_url", None),
+            "http.host": getattr(args, "host", None),
+            "http.port": getattr(args, "port", None),
+            "http.public_url": getattr(args, "public_url", None),
+            "http.tls_cert": getattr(args, "tls_cert", None),
+            "http.tls_key": getattr(args, "tls_key", None),
+        },
+    )
+
+
+async def _users(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.app import services
+
+    async with services(settings) as svc:
+        identity = svc.identity
+        if args.users_verb == "add":
+            user, url = await identity.add_user(args.name, Role(args.role), args.group, actor="cli")
+            print(
+                f"added {user.name} ({user.role}); one-time enrolment link, valid "
+                f"{settings.auth.enrol_link_ttl_s // 3600} h:"
+            )
+            print(url)
+        elif args.users_verb == "list":
+            users = await identity.list_users()
+            rows: list[dict[str, Any]] = []
+            for u in users:
+                kinds = sorted({f.kind.value for f in await identity.factors_of(u.id)})
+                rows.append(
+                    {
+                        "name": u.name,
+                        "role": u.role.value,
+                        "groups": list(u.groups),
+                        "disabled": u.disabled,
+                        "factors": kinds,
+                    }
+                )
+            if args.json:
+                print(json.dumps(rows, indent=2))
+            else:
+                print(f"{'NAME':<20} {'ROLE':<9} {'STATE':<9} {'FACTORS':<16} GROUPS")
+                for r in rows:
+                    print(
+                        f"{r['name']:<20} {r['role']:<9} {'disabled' if r['disabled'] else 'active':<9} "
+                        f"{','.join(r['factors']) or '-':<16} {','.join(r['groups']) or '-'}"
+                    )
+        elif args.users_verb == "disable":
+            user = await identity.user_by_name(args.name)
+            await identity.disable_user(user.id, actor="cli")
+            print(f"disabled {user.name}; their login sessions are ended")
+        elif args.users_verb == "reset-factors":
+            user = await identity.user_by_name(args.name)
+            _, url = await identity.reset_factors(user.id, actor="cli")
+            print(f"removed every factor of {user.name}; new one-time enrolment link:")
+            print(url)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = settings_from(args)
+    except GatewayError as exc:
+        print(f"rcgate: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    from gateway.app import run_gateway
+
+    runners: dict[str, Callable[[], Coroutine[Any, Any, int | None]]] = {
+        "serve": lambda: run_gateway(settings),
+        "demo": lambda: run_gateway(settings, demo=True),
+        "users": lambda: _users(args, settings),
+    }
+    try:
+        rc: int | None = asyncio.run(runners[args.verb]())
+    except GatewayError as exc:
+        print(f"rcgate: {exc.message}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return rc if isinstance(rc, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

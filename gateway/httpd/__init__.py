@@ -1,0 +1,1 @@
+"""The HTTP edge: aiohttp application, JSON API under /api/, pages, security middleware."""

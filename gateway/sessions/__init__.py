@@ -1,0 +1,1 @@
+"""Live assistant sessions: the pure state machine, one broker task per session, the registry."""
