@@ -115,6 +115,9 @@ class IdentityService:
         self._clock = clock
         self.config = config
 
+    def now(self) -> float:
+        return self._clock.now()
+
     # ---- audit -------------------------------------------------------------------------------
 
     async def audit(
@@ -498,7 +501,8 @@ class IdentityService:
 
     # ---- rate limit and lockout --------------------------------------------------------------
 
-    async def _rate_limit(self, remote: str) -> None:
+    async def rate_limit(self, remote: str) -> None:
+        """Refuse more than SIGNIN_RATE_PER_MIN attempts per address per minute (every node counts)."""
         window = int(self._clock.now() // 60)
         if await self._store.incr(f"rl:signin:{remote}:{window}", 120) > SIGNIN_RATE_PER_MIN:
             raise RateLimited("too many attempts from this address; wait a minute")
@@ -556,7 +560,7 @@ class IdentityService:
 
     async def check_password_totp(self, name: str, password: str, code: str, *, remote: str = "") -> User:
         """Password + TOTP. Unknown users cost the same and answer the same (no enumeration)."""
-        await self._rate_limit(remote)
+        await self.rate_limit(remote)
         subject = "signin:" + name.strip().lower()[:NAME_MAX]
         await self._check_lock(subject, subject)
         user = await self._store.user_by_name(name.strip()) if 0 < len(name.strip()) <= NAME_MAX else None
@@ -594,7 +598,7 @@ class IdentityService:
         return new
 
     async def passkey_signin_options(self, *, remote: str = "") -> tuple[str, dict[str, Any]]:
-        await self._rate_limit(remote)
+        await self.rate_limit(remote)
         options, challenge = ceremony.authentication_options(self.config.rp, [])
         cid = await self._put_ceremony("auth", challenge=base64.b64encode(challenge).decode())
         return cid, options
@@ -642,7 +646,7 @@ class IdentityService:
     async def signin_passkey(
         self, challenge_id: str, credential: dict[str, Any], *, user_agent: str = "", remote: str = ""
     ) -> NewLogin:
-        await self._rate_limit(remote)
+        await self.rate_limit(remote)
         data = await self._take_ceremony("auth", challenge_id)
         try:
             user, _ = await self._check_assertion(data["challenge"], credential, None, remote)
@@ -687,7 +691,7 @@ class IdentityService:
     async def stepup_passkey(
         self, who: Authenticated, challenge_id: str, credential: dict[str, Any], *, remote: str = ""
     ) -> Authenticated:
-        await self._rate_limit(remote)
+        await self.rate_limit(remote)
         data = await self._take_ceremony("stepup", challenge_id)
         if data["login_id"] != who.login.id:
             raise BadRequest("this challenge belongs to another sign-in", code="challenge_invalid")
@@ -707,7 +711,7 @@ class IdentityService:
         return await self._stepped_up(who, FactorKind.PASSKEY, remote)
 
     async def stepup_totp(self, who: Authenticated, code: str, *, remote: str = "") -> Authenticated:
-        await self._rate_limit(remote)
+        await self.rate_limit(remote)
         subject = "signin:" + who.user.name.lower()
         await self._check_lock(subject, subject)
         try:

@@ -8,6 +8,7 @@
     ├── Forbidden             403  authenticated but not allowed; CSRF and Origin failures
     ├── NotFound              404
     ├── Conflict              409  single-use item already consumed, duplicate names
+    ├── Gone                  410  expired or revoked links
     ├── Locked                423  a factor is locked out after failures
     ├── RateLimited           429
     └── Unavailable           503  a backing service (store) failed: fail closed
@@ -80,6 +81,11 @@ class NotFound(GatewayError):
 class Conflict(GatewayError):
     code = "conflict"
     status = 409
+
+
+class Gone(GatewayError):
+    code = "gone"
+    status = 410
 
 
 class Locked(GatewayError):

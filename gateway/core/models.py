@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.core.ids import FactorId, LoginSessionId, UserId
+from gateway.core.ids import FactorId, LinkId, LoginSessionId, SessionId, UserId
+from gateway.core.modes import Mode
 
 
 class Record(BaseModel):
@@ -98,3 +99,19 @@ class AuditEvent(Record):
     outcome: Literal["ok", "fail", "info"] = "info"
     detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
     remote: str | None = None
+
+
+class Link(Record):
+    """A remote-control link. Its id is the SHA-256 of the token in the URL; the token is never stored."""
+
+    id: LinkId
+    session_id: SessionId
+    mode: Mode
+    created_by: UserId
+    for_user: UserId | None = None  # only this user may redeem it
+    created_at: float
+    expires_at: float  # unredeemed after this: refused
+    redeemed_by: UserId | None = None
+    redeemed_at: float | None = None
+    revoked_at: float | None = None
+    revoked_by: str | None = None

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from gateway.core.ids import ChallengeId, FactorId, LoginSessionId, UserId
-from gateway.core.models import AuditEvent, Factor, LoginSession, User
+from gateway.core.ids import ChallengeId, FactorId, LinkId, LoginSessionId, SessionId, UserId
+from gateway.core.models import AuditEvent, Factor, Link, LoginSession, User
 
 
 class UserStore(Protocol):
@@ -95,7 +95,26 @@ class AuditLog(Protocol):
     ) -> Sequence[AuditEvent]: ...
 
 
-class Store(UserStore, FactorStore, LoginSessionStore, ChallengeStore, CounterStore, AuditLog, Protocol):
+class LinkStore(Protocol):
+    async def put_link(self, link: Link, ttl_s: float) -> None:
+        """Insert; the record is kept ``ttl_s`` seconds (beyond its expiry, for listing)."""
+
+    async def get_link(self, link_id: LinkId) -> Link | None: ...
+
+    async def claim_link(self, link_id: LinkId, user_id: UserId, now: float) -> Link | None:
+        """Atomically redeem: succeeds (returns the updated link) only if the link is unrevoked,
+        unexpired at ``now``, not yet redeemed, and ``for_user`` is unset or equals ``user_id``.
+        Exactly one of several concurrent claims wins."""
+
+    async def revoke_link(self, link_id: LinkId, by: str, now: float) -> Link | None:
+        """Mark revoked (idempotent); None if there is no such link."""
+
+    async def links_of_session(self, session_id: SessionId) -> Sequence[Link]: ...
+
+
+class Store(
+    UserStore, FactorStore, LoginSessionStore, ChallengeStore, CounterStore, AuditLog, LinkStore, Protocol
+):
     """Everything a gateway node needs from its backend."""
 
     async def close(self) -> None: ...
