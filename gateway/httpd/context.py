@@ -9,9 +9,13 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from gateway.auth.device import DeviceFlow
 from gateway.auth.service import Authenticated, IdentityService
 from gateway.core.errors import BadRequest, PayloadTooLarge, Unauthenticated
+from gateway.core.ids import LinkId
 from gateway.core.models import Role
+from gateway.links.service import LinkService
+from gateway.sessions.ports import ParticipantHub, ParticipantStream
 
 SESSION_COOKIE = "rcg_session"
 CSRF_COOKIE = "rcg_csrf"
@@ -26,9 +30,17 @@ class HttpConfig:
     max_body_bytes: int
     web_dir: str
     vendor_dir: str
+    ssh_host: str = "localhost"
+    ssh_port: int = 2222
+    ssh_host_key: str | None = None
 
 
 IDENTITY = web.AppKey("identity", IdentityService)
+LINKS = web.AppKey("links", LinkService)
+DEVICE = web.AppKey("device", DeviceFlow)
+HUB = web.AppKey("hub", ParticipantHub)
+# Participant streams by the link they came through, so revoking a link removes them at once.
+LIVE_STREAMS = web.AppKey("live_streams", dict[LinkId, set[ParticipantStream]])
 CONFIG = web.AppKey("http_config", HttpConfig)
 WHO = web.RequestKey("who", object)  # Authenticated | None, resolved once by the middleware
 

@@ -30,6 +30,8 @@ log = logging.getLogger("rcgate.httpd")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Called by the CLI, not a browser, and authenticated by a secret in the body, not a cookie.
+CSRF_EXEMPT = frozenset({"/api/device/start", "/api/device/poll"})
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -102,7 +104,7 @@ async def identity_middleware(request: web.Request, handler: Handler) -> web.Str
     return await handler(request)
 
 
-def _origin_allowed(request: web.Request) -> bool:
+def origin_allowed(request: web.Request) -> bool:
     origins = request.app[CONFIG].origins
     origin = request.headers.get("Origin")
     if origin is not None:
@@ -118,10 +120,10 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if (
         request.method in UNSAFE_METHODS
         and request.path.startswith("/api/")
-        and not request.path.startswith("/api/hooks/")
+        and request.path not in CSRF_EXEMPT
     ):
         reason = None
-        if not _origin_allowed(request):
+        if not origin_allowed(request):
             reason = "request from a foreign origin"
         else:
             sent = request.headers.get(CSRF_HEADER, "")

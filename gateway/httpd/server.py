@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
+from gateway.auth.device import DeviceFlow
 from gateway.auth.service import IdentityService
-from gateway.httpd import routes_admin, routes_identity
-from gateway.httpd.context import CONFIG, IDENTITY, HttpConfig
+from gateway.core.ids import LinkId
+from gateway.httpd import routes_admin, routes_device, routes_identity, routes_sessions
+from gateway.httpd.context import CONFIG, DEVICE, HUB, IDENTITY, LINKS, LIVE_STREAMS, HttpConfig
 from gateway.httpd.middleware import (
     csrf_middleware,
     errors_middleware,
@@ -17,6 +20,8 @@ from gateway.httpd.middleware import (
     identity_middleware,
 )
 from gateway.httpd.openapi import build_openapi
+from gateway.links.service import LinkService
+from gateway.sessions.ports import ParticipantHub, ParticipantStream
 
 PAGES = {
     "/": "index.html",
@@ -33,7 +38,15 @@ VENDOR_FILES = {
     "asciinema-player/asciinema-player.min.js": "asciinema-player/dist/bundle/asciinema-player.min.js",
     "asciinema-player/asciinema-player.css": "asciinema-player/dist/bundle/asciinema-player.css",
 }
-API_TABLES = [routes_identity.routes, routes_admin.routes]
+API_TABLES = [routes_identity.routes, routes_admin.routes, routes_device.routes, routes_sessions.routes]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpServices:
+    identity: IdentityService
+    links: LinkService
+    device: DeviceFlow
+    hub: ParticipantHub
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -57,12 +70,16 @@ def _vendor(root: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]
     return handler
 
 
-def make_app(identity: IdentityService, config: HttpConfig) -> web.Application:
+def make_app(services: HttpServices, config: HttpConfig) -> web.Application:
     app = web.Application(
         middlewares=[errors_middleware, headers_middleware, identity_middleware, csrf_middleware],
         client_max_size=config.max_body_bytes,
     )
-    app[IDENTITY] = identity
+    app[IDENTITY] = services.identity
+    app[LINKS] = services.links
+    app[DEVICE] = services.device
+    app[HUB] = services.hub
+    app[LIVE_STREAMS] = dict[LinkId, set[ParticipantStream]]()
     app[CONFIG] = config
     app.router.add_get("/healthz", healthz)
     openapi = build_openapi(API_TABLES)
@@ -73,6 +90,7 @@ def make_app(identity: IdentityService, config: HttpConfig) -> web.Application:
     app.router.add_get("/api/openapi.json", get_openapi)
     for table in API_TABLES:
         table.install(app)
+    routes_sessions.install_ws(app)
     web_dir = Path(config.web_dir)
     for route, file in PAGES.items():
         app.router.add_get(route, _page(web_dir / file))

@@ -16,7 +16,12 @@ from gateway.app import auth_config, http_config
 from gateway.auth.service import IdentityService
 from gateway.core.clock import FixedClock
 from gateway.core.models import Role
-from gateway.httpd.server import make_app
+from gateway.auth.device import DeviceFlow
+from gateway.auth.ssh_ca import SshCertificateAuthority
+from gateway.httpd.server import HttpServices, make_app
+from gateway.links.service import LinkService
+from gateway.recording.recorder import RecorderFactory
+from gateway.sessions.hub import Hub
 from gateway.settings import Settings, load_settings
 from gateway.store.embedded import EmbeddedStore
 from tests.fixtures.soft_authenticator import SoftAuthenticator
@@ -65,6 +70,8 @@ class Gateway:
         self.identity = identity
         self.clock = clock
         self.settings = settings
+        self.hub: Hub | None = None
+        self.ca: SshCertificateAuthority | None = None
 
         self.browsers: list[Api] = []
 
@@ -115,10 +122,20 @@ async def gateway(tmp_path: Path, aiohttp_client: Any, clock: FixedClock) -> Asy
     settings = load_settings(None, data_dir=str(tmp_path), **{"http.public_url": ORIGIN})
     store = await EmbeddedStore.open(EmbeddedStore.path_in(tmp_path), clock)
     identity = IdentityService(store, clock, auth_config(settings))
-    client = await aiohttp_client(make_app(identity, http_config(settings)))
-    gw = Gateway(client, identity, clock, settings)
-    yield gw
-    await gw.close()
+    ca = SshCertificateAuthority.load_or_create(tmp_path / "ssh_user_ca_ed25519")
+    async with Hub(recorders=RecorderFactory(tmp_path / "recordings"), audit=store) as hub:
+        services = HttpServices(
+            identity=identity,
+            links=LinkService(store, clock, ORIGIN),
+            device=DeviceFlow(store, store, clock, ca),
+            hub=hub,
+        )
+        client = await aiohttp_client(make_app(services, http_config(settings)))
+        gw = Gateway(client, identity, clock, settings)
+        gw.hub = hub
+        gw.ca = ca
+        yield gw
+        await gw.close()
     await store.close()
 
 

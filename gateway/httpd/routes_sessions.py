@@ -1,0 +1,247 @@
+"""Sessions API: live sessions, links (create, redeem, list, revoke), the participant WebSocket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import Field
+
+from gateway.auth.service import Authenticated
+from gateway.core.errors import Forbidden, Gone, NotFound
+from gateway.core.ids import LinkId, SessionId, UserId
+from gateway.core.models import FactorKind, Link, Role
+from gateway.core.modes import Mode
+from gateway.httpd import ws as ws_relay
+from gateway.httpd.context import (
+    CONFIG,
+    HUB,
+    IDENTITY,
+    LINKS,
+    LIVE_STREAMS,
+    Body,
+    current,
+    json_response,
+    read_json,
+    remote_of,
+)
+from gateway.httpd.middleware import origin_allowed
+from gateway.httpd.openapi import RouteTable
+from gateway.httpd.routes_identity import Empty
+from gateway.links.service import DEFAULT_TTL_S, link_state, public_id
+from gateway.sessions.ports import SessionInfo
+
+routes = RouteTable()
+
+# Freshness each mode needs before a link is redeemed or a participant attaches (PRODUCT.md Modes).
+MODE_FACTORS: dict[Mode, tuple[FactorKind, ...]] = {
+    Mode.VIEW_ONLY: (FactorKind.PASSKEY, FactorKind.TOTP),
+    Mode.APPROVED_EXECUTION: (FactorKind.PASSKEY,),
+    Mode.PRIVILEGED: (FactorKind.PASSKEY,),
+}
+VIEW_ONLY_MAX_AGE_S = 5 * 60
+
+
+def session_json(info: SessionInfo) -> dict[str, Any]:
+    m = info.meta
+    return {
+        "id": info.session_id,
+        "owner": m.owner_name,
+        "host": m.host,
+        "cwd": m.cwd,
+        "command": list(m.command),
+        "labels": dict(m.labels),
+        "started_at": info.started_at,
+        "cols": info.cols,
+        "rows": info.rows,
+        "connector_online": info.connector_online,
+        "participants": [{"id": p.participant_id, "name": p.name, "mode": p.mode} for p in info.participants],
+        "idle_remaining_s": info.idle_remaining_s,
+        "max_remaining_s": info.max_remaining_s,
+    }
+
+
+def link_json(link: Link, now: float) -> dict[str, Any]:
+    return {
+        "id": public_id(link),
+        "session_id": link.session_id,
+        "mode": link.mode,
+        "for_user": link.for_user,
+        "created_at": link.created_at,
+        "expires_at": link.expires_at,
+        "state": link_state(link, now),
+        "redeemed_by": link.redeemed_by,
+    }
+
+
+def _owned(request: web.Request, who: Authenticated, session_id: str) -> SessionInfo:
+    """The live session, if ``who`` owns it or is an admin."""
+    info = request.app[HUB].session(SessionId(session_id))
+    if info.meta.owner_id != who.user.id and who.user.role is not Role.ADMIN:
+        raise Forbidden("only the session's owner or an admin may do this")
+    return info
+
+
+async def _require_mode_fresh(request: web.Request, who: Authenticated, mode: Mode) -> None:
+    await request.app[IDENTITY].require_fresh(who, MODE_FACTORS[mode], VIEW_ONLY_MAX_AGE_S)
+
+
+class NewLinkBody(Body):
+    mode: Mode = Mode.VIEW_ONLY
+    for_user: str | None = Field(default=None, max_length=64, description="user name")
+    ttl_s: int = Field(default=DEFAULT_TTL_S, ge=10, le=24 * 3600)
+
+
+class RedeemBody(Body):
+    token: str = Field(max_length=64)
+
+
+@routes.add("GET", "/api/sessions", "Live sessions you own (admins: all)")
+async def get_sessions(request: web.Request) -> web.StreamResponse:
+    who = current(request)
+    infos = request.app[HUB].sessions()
+    if who.user.role is not Role.ADMIN:
+        infos = [i for i in infos if i.meta.owner_id == who.user.id]
+    return json_response({"sessions": [session_json(i) for i in infos]})
+
+
+@routes.add("GET", "/api/sessions/{session_id}", "One live session you own or take part in")
+async def get_session(request: web.Request) -> web.StreamResponse:
+    current(request)
+    info = request.app[HUB].session(SessionId(request.match_info["session_id"]))
+    return json_response({"session": session_json(info)})
+
+
+@routes.add(
+    "POST",
+    "/api/sessions/{session_id}/end",
+    "End remote control of a session (owner or admin)",
+    body=Empty,
+    fresh=True,
+)
+async def post_end_session(request: web.Request) -> web.StreamResponse:
+    await read_json(request, Empty)
+    who = current(request)
+    info = _owned(request, who, request.match_info["session_id"])
+    await request.app[IDENTITY].require_fresh(who)
+    await request.app[HUB].end(info.session_id, f"ended by {who.user.name}")
+    await request.app[LINKS].revoke_all(info.session_id, who.user.id)
+    return web.Response(status=204)
+
+
+@routes.add(
+    "POST",
+    "/api/sessions/{session_id}/links",
+    "Create a remote-control link (owner or admin)",
+    body=NewLinkBody,
+    fresh=True,
+)
+async def post_link(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, NewLinkBody)
+    who = current(request)
+    info = _owned(request, who, request.match_info["session_id"])
+    await request.app[IDENTITY].require_fresh(who)
+    for_user: UserId | None = None
+    if body.for_user:
+        for_user = (await request.app[IDENTITY].user_by_name(body.for_user)).id
+    new = await request.app[LINKS].create(
+        info.session_id, body.mode, who.user, for_user=for_user, ttl_s=body.ttl_s
+    )
+    cfg = request.app[CONFIG]
+    return json_response(
+        {
+            "link": link_json(new.link, new.link.created_at),
+            "url": new.url,
+            "ssh": f"ssh -p {cfg.ssh_port} -t {new.token}@{cfg.ssh_host}",
+        }
+    )
+
+
+@routes.add("GET", "/api/sessions/{session_id}/links", "Links of a session (owner or admin)")
+async def get_links(request: web.Request) -> web.StreamResponse:
+    who = current(request)
+    info = _owned(request, who, request.match_info["session_id"])
+    now = request.app[IDENTITY].now()
+    links = await request.app[LINKS].list(info.session_id)
+    return json_response({"links": [link_json(x, now) for x in links]})
+
+
+@routes.add(
+    "POST",
+    "/api/sessions/{session_id}/links/{link}/revoke",
+    "Revoke a link; its participants leave",
+    body=Empty,
+)
+async def post_revoke(request: web.Request) -> web.StreamResponse:
+    await read_json(request, Empty)
+    who = current(request)
+    info = _owned(request, who, request.match_info["session_id"])
+    link = await request.app[LINKS].revoke(info.session_id, request.match_info["link"], who.user)
+    for stream in list(request.app[LIVE_STREAMS].get(link.id, ())):
+        stream.close()
+    return web.Response(status=204)
+
+
+@routes.add(
+    "POST",
+    "/api/links/redeem",
+    "Redeem a link for the signed-in user (needs a fresh factor)",
+    body=RedeemBody,
+    fresh=True,
+)
+async def post_redeem(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, RedeemBody)
+    who = current(request)
+    # Freshness first: a stale factor must not burn the link. The link's mode decides how fresh.
+    await _require_mode_fresh(request, who, Mode.VIEW_ONLY)
+    link = await request.app[LINKS].redeem(body.token, who.user, remote=remote_of(request))
+    await _require_mode_fresh(request, who, link.mode)
+    request.app[HUB].session(link.session_id)  # NotFound when it is not live any more
+    return json_response({"participation": link.id, "session_id": link.session_id, "mode": link.mode})
+
+
+async def _participation(request: web.Request, who: Authenticated) -> Link:
+    link = await request.app[LINKS].get(LinkId(request.match_info["participation"]))
+    if link is None or link.redeemed_by != who.user.id:
+        raise NotFound("no such participation: open the link again")
+    if link.revoked_at is not None:
+        raise Gone("this link was revoked", code="link_revoked")
+    return link
+
+
+@routes.add("GET", "/api/participations/{participation}", "What a redeemed link lets you do")
+async def get_participation(request: web.Request) -> web.StreamResponse:
+    who = current(request)
+    link = await _participation(request, who)
+    info = request.app[HUB].session(link.session_id)
+    return json_response({"mode": link.mode, "session": session_json(info)})
+
+
+async def participant_ws(request: web.Request) -> web.StreamResponse:
+    """Upgrade only for an allowed Origin, a live login, a redeemed link of that user, a fresh factor."""
+    if not origin_allowed(request) or request.headers.get("Origin") is None:
+        raise Forbidden("WebSocket from a foreign origin", code="origin")
+    who = current(request)
+    link = await _participation(request, who)
+    await _require_mode_fresh(request, who, link.mode)
+    hub = request.app[HUB]
+    hub.session(link.session_id)
+    ws = web.WebSocketResponse(max_msg_size=ws_relay.MAX_MESSAGE_BYTES, heartbeat=ws_relay.HEARTBEAT_S)
+    await ws.prepare(request)
+    resume = await ws_relay.read_hello(ws)
+    try:
+        stream = await hub.attach(link.session_id, who.user.id, who.user.name, link.mode, resume)
+    except NotFound:
+        await ws.close(code=ws_relay.CLOSE_POLICY, message=b"the session has ended")
+        return ws
+    live = request.app[LIVE_STREAMS].setdefault(link.id, set())
+    live.add(stream)
+    try:
+        await ws_relay.relay(ws, stream)
+    finally:
+        live.discard(stream)
+    return ws
+
+
+def install_ws(app: web.Application) -> None:
+    app.router.add_get("/api/participations/{participation}/ws", participant_ws)
