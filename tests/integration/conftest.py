@@ -13,11 +13,11 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 
 from gateway.app import auth_config, http_config
+from gateway.auth.device import DeviceFlow
 from gateway.auth.service import IdentityService
+from gateway.auth.ssh_ca import SshCertificateAuthority
 from gateway.core.clock import FixedClock
 from gateway.core.models import Role
-from gateway.auth.device import DeviceFlow
-from gateway.auth.ssh_ca import SshCertificateAuthority
 from gateway.httpd.server import HttpServices, make_app
 from gateway.links.service import LinkService
 from gateway.recording.recorder import RecorderFactory
@@ -45,8 +45,15 @@ class Api:
         self.csrf = me["csrf_token"]
         return me
 
-    async def call(self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
-                   raw: bytes | None = None) -> tuple[int, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> tuple[int, Any]:
         if not self.csrf:
             await self.refresh()
         h = {"Origin": self.origin, "X-CSRF-Token": self.csrf, "Content-Type": "application/json"}
@@ -95,7 +102,8 @@ class Gateway:
         assert status == 200, opts
         cred = auth.create(opts["options"], ORIGIN)
         status, body = await api.post(
-            "/api/factors/passkey", {"challenge_id": opts["challenge_id"], "credential": cred, "name": "laptop"}
+            "/api/factors/passkey",
+            {"challenge_id": opts["challenge_id"], "credential": cred, "name": "laptop"},
         )
         assert status == 200, body
         return api, auth

@@ -85,10 +85,14 @@ async def test_passkey_challenge_cannot_be_reused(gateway: Gateway) -> None:
     api = gateway.api()
     _, opts = await api.post("/api/login/passkey/options")
     cred = auth.get(opts["options"], ORIGIN)
-    status, _ = await api.post("/api/login/passkey", {"challenge_id": opts["challenge_id"], "credential": cred})
+    status, _ = await api.post(
+        "/api/login/passkey", {"challenge_id": opts["challenge_id"], "credential": cred}
+    )
     assert status == 200
     again = gateway.api()
-    status, body = await again.post("/api/login/passkey", {"challenge_id": opts["challenge_id"], "credential": cred})
+    status, body = await again.post(
+        "/api/login/passkey", {"challenge_id": opts["challenge_id"], "credential": cred}
+    )
     assert status == 400 and body["error"] == "challenge_invalid"
 
 
@@ -98,7 +102,9 @@ async def test_passkey_challenge_expires_after_five_minutes(gateway: Gateway) ->
     _, opts = await api.post("/api/login/passkey/options")
     cred = auth.get(opts["options"], ORIGIN)
     gateway.clock.advance(5 * 60 + 1)
-    status, body = await api.post("/api/login/passkey", {"challenge_id": opts["challenge_id"], "credential": cred})
+    status, body = await api.post(
+        "/api/login/passkey", {"challenge_id": opts["challenge_id"], "credential": cred}
+    )
     assert status == 400 and body["error"] == "challenge_invalid"
 
 
@@ -150,7 +156,7 @@ async def test_totp_out_of_window_is_refused(gateway: Gateway) -> None:
 
 async def test_totp_non_numeric_or_too_long_code_is_refused(gateway: Gateway) -> None:
     await gateway.enrol_totp("carol")
-    for code in ("abcdef", "1234567", "12 34", "１２３４５６"):
+    for code in ("abcdef", "1234567", "12 34", "\uff11\uff12\uff13\uff14\uff15\uff16"):  # fullwidth digits
         status, body = await gateway.api().post(
             "/api/login/totp", {"username": "carol", "password": "correct horse battery", "code": code}
         )
@@ -206,7 +212,9 @@ async def test_stale_factor_answers_reauth_required_then_stepup_retry_works(gate
     assert body["factors"] == ["passkey"] and body["max_age_s"] == 300
     _, opts = await api.post("/api/stepup/passkey/options")
     cred = auth.get(opts["options"], ORIGIN)
-    status, body = await api.post("/api/stepup/passkey", {"challenge_id": opts["challenge_id"], "credential": cred})
+    status, body = await api.post(
+        "/api/stepup/passkey", {"challenge_id": opts["challenge_id"], "credential": cred}
+    )
     assert status == 200 and body["login"]["last_factor"] == "passkey"
     status, body = await api.post("/api/admin/users", {"name": "dave", "role": "member"})
     assert status == 200 and "/enrol#token=" in body["enrol_url"]
@@ -232,7 +240,9 @@ async def test_request_without_csrf_token_is_refused(gateway: Gateway) -> None:
 async def test_request_from_foreign_origin_is_refused(gateway: Gateway) -> None:
     api = gateway.api()
     await api.refresh()
-    status, body = await api.call("POST", "/api/login/passkey/options", {}, headers={"Origin": "http://evil.com"})
+    status, body = await api.call(
+        "POST", "/api/login/passkey/options", {}, headers={"Origin": "http://evil.com"}
+    )
     assert status == 403 and body["error"] == "csrf" and "foreign origin" in body["message"]
 
 

@@ -35,7 +35,9 @@ async def _share(gw: Gateway, owner: str) -> tuple[ConnectorHandle, FakeUplink]:
     user = await gw.identity.user_by_name(owner)
     uplink = FakeUplink()
     assert gw.hub is not None
-    meta = SessionMeta(owner_id=UserId(user.id), owner_name=user.name, host="ws1", cwd="/src", command=("bash",))
+    meta = SessionMeta(
+        owner_id=UserId(user.id), owner_name=user.name, host="ws1", cwd="/src", command=("bash",)
+    )
     handle = await gw.hub.open_session(meta, uplink)
     return handle, uplink
 
@@ -61,7 +63,9 @@ async def shared(gateway: Gateway) -> dict[str, Any]:
 # ---- links ------------------------------------------------------------------------------------------
 
 
-async def test_link_redeemed_once_then_refused_for_another_user(gateway: Gateway, shared: dict[str, Any]) -> None:
+async def test_link_redeemed_once_then_refused_for_another_user(
+    gateway: Gateway, shared: dict[str, Any]
+) -> None:
     link = await _link(shared["owner"], shared["sid"])
     status, body = await shared["viewer"].post("/api/links/redeem", {"token": _token(link)})
     assert status == 200 and body["mode"] == "view_only"
@@ -114,7 +118,7 @@ async def test_redeeming_needs_a_fresh_factor(gateway: Gateway, shared: dict[str
 
 
 async def test_only_the_owner_creates_links(gateway: Gateway, shared: dict[str, Any]) -> None:
-    status, body = await shared["viewer"].post(f"/api/sessions/{shared['sid']}/links", {"mode": "view_only"})
+    status, _ = await shared["viewer"].post(f"/api/sessions/{shared['sid']}/links", {"mode": "view_only"})
     assert status == 403
 
 
@@ -141,7 +145,9 @@ async def test_websocket_from_foreign_origin_is_refused_before_upgrade(
     assert err.value.status == 403
 
 
-async def test_websocket_without_login_is_refused_before_upgrade(gateway: Gateway, shared: dict[str, Any]) -> None:
+async def test_websocket_without_login_is_refused_before_upgrade(
+    gateway: Gateway, shared: dict[str, Any]
+) -> None:
     p = await _join(gateway, shared)
     stranger = gateway.api()
     with pytest.raises(aiohttp.WSServerHandshakeError) as err:

@@ -8,10 +8,26 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2] / "gateway"
-FORBIDDEN = {"asyncio", "socket", "time", "aiohttp", "asyncssh", "redis", "sqlite3", "subprocess", "threading"}
+FORBIDDEN = {
+    "asyncio",
+    "socket",
+    "time",
+    "aiohttp",
+    "asyncssh",
+    "redis",
+    "sqlite3",
+    "subprocess",
+    "threading",
+}
 # Whole rooms that are pure, and pure modules inside rooms that also hold adapters.
 PURE_ROOMS = ["core", "protocol", "policy"]
-PURE_MODULES = ["auth/totp.py", "auth/lockout.py", "auth/freshness.py", "sessions/state.py", "recording/asciicast.py"]
+PURE_MODULES = [
+    "auth/totp.py",
+    "auth/lockout.py",
+    "auth/freshness.py",
+    "sessions/state.py",
+    "recording/asciicast.py",
+]
 
 
 def pure_files() -> list[Path]:

@@ -14,15 +14,24 @@ from gateway.core.models import FactorKind, LoginSession
 BOTH = (FactorKind.PASSKEY, FactorKind.TOTP)
 
 
-@pytest.mark.parametrize(("level", "seconds"), [(1, 60), (2, 120), (3, 240), (6, 1920), (7, 3600), (50, 3600)])
+@pytest.mark.parametrize(
+    ("level", "seconds"), [(1, 60), (2, 120), (3, 240), (6, 1920), (7, 3600), (50, 3600)]
+)
 def test_lockout_doubles_and_caps(level: int, seconds: int) -> None:
     assert LockoutPolicy(base_s=60, max_s=3600).lock_duration_s(level) == seconds
 
 
 def login(factor: FactorKind | None, at: float | None) -> LoginSession:
     return LoginSession(
-        id=LoginSessionId("x"), user_id=UserId("u"), created_at=0, last_seen_at=0, idle_timeout_s=900,
-        absolute_expiry_at=10_000, last_factor=factor, last_factor_at=at, csrf_token="t",
+        id=LoginSessionId("x"),
+        user_id=UserId("u"),
+        created_at=0,
+        last_seen_at=0,
+        idle_timeout_s=900,
+        absolute_expiry_at=10_000,
+        last_factor=factor,
+        last_factor_at=at,
+        csrf_token="t",
     )
 
 
@@ -31,7 +40,9 @@ def login(factor: FactorKind | None, at: float | None) -> LoginSession:
     [
         pytest.param(FactorKind.PASSKEY, 100.0, 400.0, BOTH, True, id="passkey-at-limit"),
         pytest.param(FactorKind.PASSKEY, 100.0, 400.1, BOTH, False, id="passkey-too-old"),
-        pytest.param(FactorKind.TOTP, 100.0, 150.0, (FactorKind.PASSKEY,), False, id="totp-when-passkey-needed"),
+        pytest.param(
+            FactorKind.TOTP, 100.0, 150.0, (FactorKind.PASSKEY,), False, id="totp-when-passkey-needed"
+        ),
         pytest.param(None, None, 1.0, BOTH, False, id="no-factor-yet"),
         pytest.param(FactorKind.TOTP, 500.0, 100.0, BOTH, False, id="factor-from-the-future"),
     ],
