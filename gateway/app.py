@@ -17,19 +17,31 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.auth.ceremony import RelyingParty
+from gateway.auth.device import DeviceFlow
 from gateway.auth.lockout import LockoutPolicy
 from gateway.auth.service import AuthConfig, IdentityService
+from gateway.auth.ssh_ca import SshCertificateAuthority, load_or_create_host_key, public_key_line
 from gateway.core.clock import Clock
 from gateway.core.errors import BadRequest
-from gateway.core.models import Role
+from gateway.core.ids import SessionId
+from gateway.core.models import Role, User
+from gateway.core.modes import Mode
 from gateway.core.ports import Store
 from gateway.httpd.context import HttpConfig
-from gateway.httpd.server import make_app
+from gateway.httpd.server import HttpServices, make_app
+from gateway.links.service import LinkService
+from gateway.recording.recorder import RecorderFactory
+from gateway.sessions.broker import BrokerConfig
+from gateway.sessions.hub import Hub
+from gateway.sessions.state import Limits
 from gateway.settings import Settings
+from gateway.sshd.server import start_sshd
 
 log = logging.getLogger("rcgate")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHUTDOWN_TIMEOUT_S = 10.0
+CA_KEY_FILE = "ssh_user_ca_ed25519"
+HOST_KEY_FILE = "ssh_host_ed25519"
 
 
 class SystemClock:
@@ -74,7 +86,9 @@ def web_dir() -> Path:
     return PROJECT_ROOT / "web"
 
 
-def http_config(settings: Settings) -> HttpConfig:
+def http_config(
+    settings: Settings, *, ssh_port: int | None = None, ssh_host_key: str | None = None
+) -> HttpConfig:
     return HttpConfig(
         public_url=settings.public_url,
         origins=settings.origins,
@@ -82,6 +96,9 @@ def http_config(settings: Settings) -> HttpConfig:
         max_body_bytes=settings.http.max_body_bytes,
         web_dir=str(web_dir()),
         vendor_dir=str(web_dir() / "node_modules"),
+        ssh_host=settings.ssh_public_host,
+        ssh_port=ssh_port if ssh_port is not None else settings.ssh.port,
+        ssh_host_key=ssh_host_key,
     )
 
 
@@ -167,22 +184,88 @@ async def bootstrap_admin(svc: Services, name: str = "admin") -> str | None:
     return None
 
 
+@dataclass
+class Runtime:
+    """A running gateway: its services and the addresses it listens on."""
+
+    services: Services
+    hub: Hub
+    links: LinkService
+    ca: SshCertificateAuthority
+    http_url: str
+    ssh_port: int | None
+
+
+def session_limits(settings: Settings) -> Limits:
+    s = settings.sessions
+    return Limits(
+        idle_timeout_s=s.idle_timeout_s,
+        max_duration_s=s.max_duration_s,
+        participant_idle_timeout_s=s.participant_idle_timeout_s,
+        connector_grace_s=s.connector_grace_s,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Runtime]:
+    """Start everything (store, hub, SSH endpoint, HTTP) and stop it in reverse order."""
+    ssl_ctx = tls_context(settings)
+    async with services(settings, clock) as svc:
+        data = settings.data_dir
+        ca = await asyncio.to_thread(SshCertificateAuthority.load_or_create, data / CA_KEY_FILE)
+        host_key = await asyncio.to_thread(load_or_create_host_key, data / HOST_KEY_FILE)
+        links = LinkService(svc.store, svc.clock, settings.public_url)
+        device = DeviceFlow(svc.store, svc.store, svc.clock, ca, settings.ssh.cert_valid_s)
+        recorders = RecorderFactory(settings.recordings_dir)
+        async with Hub(
+            recorders=recorders, audit=svc.store, config=BrokerConfig(limits=session_limits(settings))
+        ) as hub:
+
+            async def link_url_for(session_id: SessionId, owner: User, mode: str) -> str:
+                new = await links.create(session_id, Mode(mode), owner, ttl_s=settings.sessions.link_ttl_s)
+                return new.url
+
+            acceptor = None
+            ssh_port: int | None = None
+            if settings.ssh.enabled:
+                acceptor = await start_sshd(
+                    settings.ssh.host,
+                    settings.ssh.port,
+                    data / HOST_KEY_FILE,
+                    ca,
+                    hub,
+                    svc.store.user_by_name,
+                    link_url_for,
+                )
+                ssh_port = acceptor.get_port()
+            cfg = http_config(
+                settings, ssh_port=ssh_port or settings.ssh.port, ssh_host_key=public_key_line(host_key)
+            )
+            app = make_app(HttpServices(identity=svc.identity, links=links, device=device, hub=hub), cfg)
+            runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_ctx)
+                await site.start()
+                record_runtime(settings)
+                yield Runtime(svc, hub, links, ca, settings.public_url, ssh_port)
+            finally:
+                await runner.cleanup()
+                if acceptor is not None:
+                    acceptor.close()
+                    await acceptor.wait_closed()
+
+
 async def run_gateway(settings: Settings, *, demo: bool = False) -> None:
     """Serve until SIGINT or SIGTERM, then shut down in aiohttp's documented order."""
-    ssl_ctx = tls_context(settings)
-    async with services(settings) as svc:
-        app = make_app(svc.identity, http_config(settings))
-        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_ctx)
-        await site.start()
-        record_runtime(settings)
+    async with running_gateway(settings) as rt:
+        ssh = f", ssh :{rt.ssh_port}" if rt.ssh_port else ""
         print(
-            f"rcgate gateway listening on {settings.public_url}  (store: {settings.store.backend})",
+            f"rcgate gateway listening on {settings.public_url}{ssh}  (store: {settings.store.backend})",
             flush=True,
         )
         if demo:
-            url = await bootstrap_admin(svc)
+            url = await bootstrap_admin(rt.services)
             print("", flush=True)
             if url:
                 print("Enrol the admin account (one-time link, valid 24 h):", flush=True)
@@ -199,4 +282,3 @@ async def run_gateway(settings: Settings, *, demo: bool = False) -> None:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-            await runner.cleanup()

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from gateway import __version__
-from gateway.core.errors import GatewayError
+from gateway.core.errors import BadRequest, GatewayError
 from gateway.core.models import Role
 from gateway.settings import Settings, load_settings
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+DEFAULT_GATEWAY_URL = "http://localhost:8080"
 
 
 def _store_options(p: argparse.ArgumentParser) -> None:
@@ -44,6 +45,9 @@ def _serve_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--public-url", metavar="URL", help="URL browsers use (defines the WebAuthn origin)")
     g.add_argument("--tls-cert", type=Path, metavar="PEM", help="TLS certificate chain")
     g.add_argument("--tls-key", type=Path, metavar="PEM", help="TLS private key")
+    g.add_argument(
+        "--ssh-port", type=int, metavar="PORT", help="SSH endpoint port (default 2222; 0 = any free port)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("name")
     _store_options(reset)
+    login = verbs.add_parser(
+        "login",
+        help="connect this workstation to a gateway (device login, short-lived SSH certificate)",
+        description="Device login: open the printed URL, sign in, approve; the gateway CA then issues "
+        "a short-lived SSH certificate for this workstation, stored 0600 in ~/.config/rcgate/.",
+    )
+    login.add_argument(
+        "--gateway", metavar="URL", help="gateway URL (default: the last one, or http://localhost:8080)"
+    )
+    login.add_argument("--no-qr", action="store_true", help="do not print a QR code")
+
+    share = verbs.add_parser(
+        "share",
+        help="run a program in a local terminal and share it through the gateway",
+        description="Run CMD in a local pseudo-terminal (fully usable here) and share it: prints a link that "
+        "needs sign-in and a fresh factor to open. Example: rcgate share --label repo=api -- claude",
+    )
+    share.add_argument(
+        "--label", action="append", default=[], metavar="K=V", help="session label (repeatable)"
+    )
+    share.add_argument("--mode", choices=["view_only"], default="view_only", help="mode of the printed link")
+    share.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS]")
     return parser
 
 
@@ -122,6 +148,7 @@ def _load(args: argparse.Namespace) -> Settings:
             "http.public_url": getattr(args, "public_url", None),
             "http.tls_cert": getattr(args, "tls_cert", None),
             "http.tls_key": getattr(args, "tls_key", None),
+            "ssh.port": getattr(args, "ssh_port", None),
         },
     )
 
@@ -173,6 +200,37 @@ async def _users(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _login(args: argparse.Namespace) -> int:
+    from gateway.connector.config import load_gateway
+    from gateway.connector.device_login import login
+
+    url = args.gateway
+    if not url:
+        try:
+            url = (await asyncio.to_thread(load_gateway)).url
+        except GatewayError:
+            url = DEFAULT_GATEWAY_URL
+    await login(url, show_qr=not args.no_qr)
+    return EXIT_OK
+
+
+async def _share(args: argparse.Namespace) -> int:
+    from gateway.connector.share import share
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise BadRequest("nothing to share: give a command after --, e.g. rcgate share -- bash")
+    labels: dict[str, str] = {}
+    for item in args.label:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadRequest(f"--label takes KEY=VALUE, not {item!r}")
+        labels[key] = value
+    return await share(command, labels=labels, mode=args.mode)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -190,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": lambda: run_gateway(settings),
         "demo": lambda: run_gateway(settings, demo=True),
         "users": lambda: _users(args, settings),
+        "login": lambda: _login(args),
+        "share": lambda: _share(args),
     }
     try:
         rc: int | None = asyncio.run(runners[args.verb]())

@@ -47,6 +47,23 @@ class AuthSettings(Section):
     lockout_max_s: int = Field(3600, ge=1)
 
 
+class SshSettings(Section):
+    enabled: bool = True
+    host: str = "localhost"
+    port: int = Field(2222, ge=0, le=65535)
+    # The host name remote viewers and connectors use (default: the host of public_url).
+    public_host: str | None = None
+    cert_valid_s: int = Field(12 * 3600, ge=60, le=7 * 24 * 3600)
+
+
+class SessionSettings(Section):
+    idle_timeout_s: float = Field(15 * 60, gt=0)  # no output and no remote input
+    max_duration_s: float = Field(8 * 3600, gt=0)
+    participant_idle_timeout_s: float = Field(15 * 60, gt=0)
+    connector_grace_s: float = Field(60, gt=0)  # a dropped connector may resume within this
+    link_ttl_s: int = Field(10 * 60, ge=10, le=24 * 3600)
+
+
 class StoreSettings(Section):
     backend: Literal["embedded", "redis"] = "embedded"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -68,6 +85,8 @@ class Settings(BaseSettings):
     recordings_dir: Path = Path("recordings")
     http: HttpSettings = HttpSettings()
     auth: AuthSettings = AuthSettings()
+    ssh: SshSettings = SshSettings()
+    sessions: SessionSettings = SessionSettings()
     store: StoreSettings = StoreSettings()
     log: LogSettings = LogSettings()
 
@@ -94,6 +113,10 @@ class Settings(BaseSettings):
         from urllib.parse import urlsplit
 
         return urlsplit(self.public_url).hostname or "localhost"
+
+    @property
+    def ssh_public_host(self) -> str:
+        return self.ssh.public_host or self.rp_id
 
     @property
     def origins(self) -> tuple[str, ...]:
