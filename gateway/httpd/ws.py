@@ -89,7 +89,8 @@ async def _pump_in(ws: web.WebSocketResponse, stream: ParticipantStream) -> None
                     raise ValueError("resize needs integer cols and rows")
                 await stream.resize(cols, rows)
             elif kind == "ping":
-                stream.touch()
+                # A keep-alive is not activity: an open but unattended tab still reaches the
+                # participant idle timeout.
                 await ws.send_str('{"t":"pong"}')
             elif kind == "hello":
                 continue

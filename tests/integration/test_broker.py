@@ -38,7 +38,12 @@ from gateway.sessions.state import EndReason, Limits
 
 OWNER = UserId("usr_owner")
 META = SessionMeta(
-    owner_id=OWNER, owner_name="owner", host="laptop", cwd="/src", command=("bash", "-l"), labels={"repo": "x"}
+    owner_id=OWNER,
+    owner_name="owner",
+    host="laptop",
+    cwd="/src",
+    command=("bash", "-l"),
+    labels={"repo": "x"},
 )
 ASCIINEMA = Path(sys.executable).parent / "asciinema"
 WAIT_S = 10.0
@@ -71,7 +76,12 @@ class MemoryAudit:
         return self.events
 
     async def events(  # type: ignore[override]
-        self, *, after_seq: int = 0, limit: int = 100, subject: str | None = None, type_prefix: str | None = None
+        self,
+        *,
+        after_seq: int = 0,
+        limit: int = 100,
+        subject: str | None = None,
+        type_prefix: str | None = None,
     ) -> Sequence[AuditEvent]:
         return [e for e in self.events if e.seq > after_seq][:limit]
 
@@ -119,7 +129,8 @@ class World:
         return parse_cast(self.recording(session_id).read_text(encoding="utf-8").splitlines())
 
     async def ended(self, session_id: SessionId) -> None:
-        await until(lambda: all(s.session_id != session_id for s in self.hub.sessions()))
+        async with asyncio.timeout(WAIT_S):
+            await self.hub.wait_closed(session_id)
 
 
 MakeWorld = Callable[..., Awaitable[World]]
@@ -129,9 +140,7 @@ MakeWorld = Callable[..., Awaitable[World]]
 async def make_world(tmp_path: Path) -> AsyncIterator[MakeWorld]:
     hubs: list[Hub] = []
 
-    async def make(
-        *, limits: Limits | None = None, clock: Clock | None = None, **config: int
-    ) -> World:
+    async def make(*, limits: Limits | None = None, clock: Clock | None = None, **config: int) -> World:
         audit = MemoryAudit()
         root = tmp_path / f"recordings{len(hubs)}"
         files: list[FailingFile] = []
@@ -199,7 +208,9 @@ def closed(controls: list[Control]) -> Control:
 async def test_output_fans_out_to_every_participant(make_world: MakeWorld) -> None:
     world = await make_world()
     handle, _ = await world.share()
-    streams = [await world.hub.attach(handle.session_id, UserId(f"u{i}"), f"p{i}", Mode.VIEW_ONLY) for i in range(3)]
+    streams = [
+        await world.hub.attach(handle.session_id, UserId(f"u{i}"), f"p{i}", Mode.VIEW_ONLY) for i in range(3)
+    ]
     chunks = [f"line {i}\r\n".encode() for i in range(50)]
     seq = 0
     for chunk in chunks:
@@ -226,6 +237,23 @@ async def test_a_joiner_gets_the_current_screen_at_once(make_world: MakeWorld) -
     assert (hello.message["cols"], hello.message["rows"], hello.message["seq"]) == (120, 40, 0)
     first = await stream.next()
     assert first == Output(0, screen)
+
+
+async def test_control_frames_arrive_in_order_with_the_output(make_world: MakeWorld) -> None:
+    world = await make_world()
+    handle, _ = await world.share()
+    stream = await world.hub.attach(handle.session_id, UserId("u"), "p", Mode.VIEW_ONLY)
+    handle.output(0, b"before")
+    handle.resize(132, 50)
+    handle.output(6, b"after")
+    frames: list[Output | Control] = []
+    async with asyncio.timeout(WAIT_S):
+        while len([f for f in frames if isinstance(f, Output)]) < 2:
+            frame = await stream.next()
+            if isinstance(frame, Output) or frame.kind == "resize":
+                frames.append(frame)
+    resize = Control({"t": "resize", "cols": 132, "rows": 50})
+    assert frames == [Output(0, b"before"), resize, Output(6, b"after")]
 
 
 async def test_a_slow_participant_is_cut_off_while_others_receive_everything(make_world: MakeWorld) -> None:
@@ -257,7 +285,9 @@ async def test_a_slow_participant_is_cut_off_while_others_receive_everything(mak
     assert data == b"".join(chunks), "the cut-off participant resumes by seq without losing bytes"
     assert "lost" not in kinds(controls)
     left = [e for e in world.audit.events if e.type == AuditType.PARTICIPANT_LEFT]
-    await until(lambda: any(e.detail.get("reason") == "too slow" for e in world.audit.of(AuditType.PARTICIPANT_LEFT)))
+    await until(
+        lambda: any(e.detail.get("reason") == "too slow" for e in world.audit.of(AuditType.PARTICIPANT_LEFT))
+    )
     assert len(left) <= 1
 
 
@@ -395,7 +425,10 @@ async def test_idle_timeout_ends_the_session_with_its_reason_and_an_end_marker(m
 
 
 async def test_maximum_length_with_an_injected_clock(make_world: MakeWorld, clock: FixedClock) -> None:
-    world = await make_world(clock=clock, limits=Limits(max_duration_s=3600, idle_timeout_s=10_000))
+    world = await make_world(
+        clock=clock,
+        limits=Limits(max_duration_s=3600, idle_timeout_s=10_000, participant_idle_timeout_s=10_000),
+    )
     handle, uplink = await world.share()
     stream = await world.hub.attach(handle.session_id, UserId("u"), "p", Mode.VIEW_ONLY)
     clock.advance(3599)
@@ -421,7 +454,9 @@ async def test_participant_idle_timeout_removes_only_that_participant(make_world
 async def test_owner_exit_disconnects_everyone_after_the_last_output(make_world: MakeWorld) -> None:
     world = await make_world()
     handle, uplink = await world.share()
-    streams = [await world.hub.attach(handle.session_id, UserId(f"u{i}"), f"p{i}", Mode.VIEW_ONLY) for i in range(2)]
+    streams = [
+        await world.hub.attach(handle.session_id, UserId(f"u{i}"), f"p{i}", Mode.VIEW_ONLY) for i in range(2)
+    ]
     handle.output(0, b"logout\r\n")
     handle.exited(0)
     for s in streams:
@@ -430,8 +465,10 @@ async def test_owner_exit_disconnects_everyone_after_the_last_output(make_world:
         assert closed(controls).message["reason"] == EndReason.OWNER_EXITED
     assert uplink.ends == [EndReason.OWNER_EXITED]
     await world.ended(handle.session_id)
-    assert world.cast(handle.session_id).markers()[-2:] == ["owner's program exited with code 0",
-                                                            "end: owner's program exited"]
+    assert world.cast(handle.session_id).markers()[-2:] == [
+        "owner's program exited with code 0",
+        "end: owner's program exited",
+    ]
 
 
 async def test_admin_end_returns_once_the_recording_is_closed(make_world: MakeWorld) -> None:
@@ -452,3 +489,169 @@ async def test_closing_the_hub_ends_every_session(make_world: MakeWorld) -> None
     for h in handles:
         assert world.cast(h.session_id).markers()[-1] == "end: gateway shutting down"
     assert world.hub.sessions() == []
+
+
+# --- recording -------------------------------------------------------------------------------
+
+
+async def test_the_real_asciinema_cli_prints_what_was_output(make_world: MakeWorld) -> None:
+    world = await make_world()
+    handle, _ = await world.share()
+    sid = handle.session_id
+    viewer = await world.hub.attach(sid, UserId("v"), "viewer", Mode.VIEW_ONLY)
+    chunks = [b"$ echo caf", b"\xc3", b"\xa9 \xf0\x9f", b"\x99\x82\r\n", b"caf\xc3\xa9 \xff ok\r\n$ "]
+    seq = 0
+    for chunk in chunks:
+        handle.output(seq, chunk)
+        seq += len(chunk)
+    handle.resize(100, 30)
+    await viewer.send_input(b"ignored")
+    await read(viewer, until_seq=seq)
+    await world.hub.end(sid, "owner stopped sharing")
+
+    proc = await asyncio.create_subprocess_exec(
+        str(ASCIINEMA),
+        "cat",
+        str(world.recording(sid)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(30):
+        out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert out == b"".join(chunks).decode("utf-8", errors="replace").encode(), (
+        "only the invalid byte is replaced"
+    )
+
+    cast = world.cast(sid)
+    assert cast.header.rcgate is not None and cast.header.rcgate.session_id == sid
+    assert cast.header.rcgate.command == ("bash", "-l") and cast.header.rcgate.labels == {"repo": "x"}
+    codes = {e.code for e in cast.events}
+    assert codes == {EventCode.OUTPUT, EventCode.RESIZE, EventCode.MARKER}
+    assert [e.data for e in cast.events if e.code is EventCode.RESIZE] == ["100x30"]
+    assert cast.markers()[0] == "join viewer (view_only)"
+    assert cast.markers()[-1] == "end: owner stopped sharing"
+    times = [e.time for e in cast.events]
+    assert times == sorted(times), "event times never go backwards"
+
+
+async def test_a_write_error_ends_remote_control_and_nothing_more_reaches_the_pty(
+    make_world: MakeWorld,
+) -> None:
+    world = await make_world(limits=Limits(grantable_modes=frozenset(Mode)))
+    handle, uplink = await world.share()
+    sid = handle.session_id
+    driver = await world.hub.attach(sid, UserId("d"), "driver", Mode.PRIVILEGED)
+    viewer = await world.hub.attach(sid, UserId("v"), "viewer", Mode.VIEW_ONLY)
+    await driver.send_input(b"make\r")
+    await until(lambda: uplink.inputs == [b"make\r"])
+
+    (file,) = world.files
+    file.fail = True  # the disk is full from now on
+    handle.output(0, b"building...\r\n")
+    for stream in (driver, viewer):
+        _, controls = await read(stream)
+        assert closed(controls).message["reason"] == EndReason.RECORDING_FAILED
+    assert uplink.ends == [EndReason.RECORDING_FAILED]
+
+    with pytest.raises(StreamClosed):
+        await driver.send_input(b"rm -rf /\r")
+    with pytest.raises(NotFound):
+        await world.hub.attach(sid, UserId("d"), "driver", Mode.PRIVILEGED)
+    handle.output(14, b"more")
+    assert uplink.inputs == [b"make\r"], "nothing reaches the PTY once the recording failed"
+    await world.ended(sid)
+    await until(lambda: len(world.audit.of("recording.failed")) == 1)
+    assert "No space left" in str(world.audit.of("recording.failed")[0].detail["error"])
+
+
+async def test_a_recording_that_cannot_be_created_refuses_the_session(
+    make_world: MakeWorld, tmp_path: Path
+) -> None:
+    world = await make_world()
+    blocker = world.root
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("a file where the recordings folder should be")
+    with pytest.raises(Unavailable, match="recording"):
+        await world.share()
+    await until(lambda: len(world.audit.of("recording.failed")) == 1)
+    assert world.hub.sessions() == []
+
+
+# --- the connector ---------------------------------------------------------------------------
+
+
+async def test_a_connector_resumes_within_the_grace_period_and_loses_nothing(make_world: MakeWorld) -> None:
+    world = await make_world()
+    handle, _ = await world.share()
+    sid = handle.session_id
+    viewer = await world.hub.attach(sid, UserId("v"), "viewer", Mode.VIEW_ONLY)
+    handle.output(0, b"before ")
+    handle.connector_lost()
+    await until(lambda: not world.hub.session(sid).connector_online)
+
+    new_uplink = FakeUplink()
+    with pytest.raises(Forbidden):
+        await world.hub.resume_session(sid, "not-the-token", OWNER, new_uplink)
+    with pytest.raises(Forbidden):
+        await world.hub.resume_session(sid, handle.resume_token, UserId("usr_other"), new_uplink)
+    with pytest.raises(NotFound):
+        await world.hub.resume_session(SessionId("ses_nope"), handle.resume_token, OWNER, new_uplink)
+    resumed = await world.hub.resume_session(sid, handle.resume_token, OWNER, new_uplink)
+    assert resumed.received == 7, "the connector resends from what the gateway holds"
+    handle.output(7, b"STALE LINK")  # the old link is inert
+    resumed.output(3, b"ore after")  # a resend overlapping what is held is deduplicated
+    data, _ = await read(viewer, until_seq=12)
+    assert data == b"before after"
+    assert world.hub.session(sid).connector_online
+    await world.hub.end(sid, "done")
+    assert new_uplink.ends == ["done"]
+    assert "connector lost" in world.cast(sid).markers()
+
+
+async def test_a_connector_that_does_not_come_back_ends_the_session(make_world: MakeWorld) -> None:
+    world = await make_world(limits=Limits(connector_grace_s=0.2))
+    handle, uplink = await world.share()
+    viewer = await world.hub.attach(handle.session_id, UserId("v"), "viewer", Mode.VIEW_ONLY)
+    handle.connector_lost()
+    _, controls = await read(viewer)
+    assert closed(controls).message["reason"] == EndReason.CONNECTOR_LOST
+    assert uplink.ends == [], "a lost connector is not written to"
+    with pytest.raises(NotFound):
+        await world.hub.resume_session(handle.session_id, handle.resume_token, OWNER, FakeUplink())
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+async def test_idle_sessions_and_participants_stay_small(make_world: MakeWorld) -> None:
+    """Python heap per idle session / participant (tracemalloc: a floor for RSS, see bench/)."""
+    import gc
+    import tracemalloc
+
+    world = await make_world()
+    await world.share()  # warm up lazy imports and caches
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        handles = [(await world.share())[0] for _ in range(50)]
+        for h in handles:
+            h.output(0, b"$ ")
+        await until(lambda: all(world.hub.session(h.session_id).output_bytes == 2 for h in handles))
+        gc.collect()
+        mid = tracemalloc.take_snapshot()
+        streams = [
+            await world.hub.attach(handles[0].session_id, UserId(f"u{i}"), f"p{i}", Mode.VIEW_ONLY)
+            for i in range(100)
+        ]
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    per_session = sum(s.size_diff for s in mid.compare_to(before, "filename")) / 50
+    per_participant = sum(s.size_diff for s in after.compare_to(mid, "filename")) / 100
+    assert per_session < 256 * 1024, f"{per_session:.0f} B per idle session"
+    assert per_participant < 64 * 1024, f"{per_participant:.0f} B per idle participant"
+    assert len(streams) == 100
+    print(f"heap: {per_session:.0f} B per idle session, {per_participant:.0f} B per idle participant")
