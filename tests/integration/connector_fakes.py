@@ -81,6 +81,11 @@ class FakeHandle:
         if self._live:
             self._record("lost")
 
+    async def drain(self) -> None:
+        if not self._hub.room.is_set():
+            self._record("drain-wait")
+            await self._hub.room.wait()
+
 
 class FakeHub:
     """Implements ``SessionHub``; every call is recorded in ``calls``."""
@@ -90,6 +95,8 @@ class FakeHub:
         self.calls: list[tuple[str, str]] = []
         self.on_output: Callable[[FakeSession], None] = lambda s: None
         self._changed = asyncio.Event()
+        self.room = asyncio.Event()  # clear it to make `drain` wait (a broker that is behind)
+        self.room.set()
 
     def changed(self) -> None:
         self._changed.set()

@@ -98,10 +98,14 @@ async def test_share_streams_output_passes_the_exit_status_and_prints_the_link(
     assert "▀" in stderr or "█" in stderr or "▄" in stderr  # the QR code, in half blocks
 
 
-async def test_remote_input_reaches_the_program_and_end_keeps_it_running(env: SshdEnv, screen: Screen) -> None:
+async def test_remote_input_reaches_the_program_and_end_keeps_it_running(
+    env: SshdEnv, screen: Screen
+) -> None:
     script = "echo ready; read a; echo got:$a; read b; echo local:$b; exit 3"
     screen.on_data = env.hub.changed  # wake `until` on local screen output too
-    task = asyncio.ensure_future(share(["bash", "-c", script], identity=env.identity(), terminal=screen.terminal()))
+    task = asyncio.ensure_future(
+        share(["bash", "-c", script], identity=env.identity(), terminal=screen.terminal())
+    )
     try:
         await env.hub.until(lambda: bool(env.hub.sessions) and b"ready" in env.hub.only.output)
         session = env.hub.only
@@ -151,7 +155,8 @@ async def test_dropped_link_reconnects_and_resumes_with_no_byte_lost(env: SshdEn
     )
     try:
         code = await asyncio.wait_for(
-            share(["bash", "-c", script], identity=env.identity(port=port), terminal=screen.terminal()), TIMEOUT_S
+            share(["bash", "-c", script], identity=env.identity(port=port), terminal=screen.terminal()),
+            TIMEOUT_S,
         )
     finally:
         await proxy.close()
@@ -171,7 +176,10 @@ async def test_output_while_the_gateway_is_away_is_resent_after_resume(env: Sshd
     port = await proxy.start()
     notices: list[str] = []
     link = GatewayLink(
-        env.identity(port=port), ShareInfo(host="ws1", cwd="/", command=["x"]), size=(80, 24), on_notice=notices.append
+        env.identity(port=port),
+        ShareInfo(host="ws1", cwd="/", command=["x"]),
+        size=(80, 24),
+        on_notice=notices.append,
     )
     task = asyncio.ensure_future(link.run())
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Iterator
 
@@ -33,10 +34,8 @@ class Pipes:
         self._draining = True
 
     def _on_out(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):
             self.drained += os.read(self.out_r, 65536)
-        except BlockingIOError:
-            pass
 
     def local_output(self) -> bytes:
         if self._draining:
@@ -50,10 +49,8 @@ class Pipes:
 
     def close(self) -> None:
         for fd in (self.in_r, self.in_w, self.out_r, self.out_w, self.err_r, self.err_w):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 @pytest.fixture
@@ -113,7 +110,9 @@ async def test_remote_input_reaches_the_program(pipes: Pipes) -> None:
         if b"ready" in b"".join(seen):
             ready.set()
 
-    runner = PtyRunner(["bash", "-c", "echo ready; read line; echo got:$line"], pipes.terminal(), on_output=sink)
+    runner = PtyRunner(
+        ["bash", "-c", "echo ready; read line; echo got:$line"], pipes.terminal(), on_output=sink
+    )
     await runner.start()
     waiting = asyncio.ensure_future(runner.wait())
     try:
@@ -141,7 +140,9 @@ async def test_stdin_that_cannot_be_polled_is_read_anyway(pipes: Pipes, tmp_path
     fd = os.open(path, os.O_RDONLY)
     try:
         seen: list[bytes] = []
-        code = await _run(["bash", "-c", "read x; echo got:$x"], LocalTerminal(fd, pipes.out_w, pipes.err_w), seen)
+        code = await _run(
+            ["bash", "-c", "read x; echo got:$x"], LocalTerminal(fd, pipes.out_w, pipes.err_w), seen
+        )
     finally:
         os.close(fd)
     assert code == 0 and b"got:from-a-file" in b"".join(seen)

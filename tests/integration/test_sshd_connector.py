@@ -124,6 +124,20 @@ async def test_connector_with_valid_certificate_registers_streams_and_gets_input
         assert session.gaps == 0 and ("lost",) not in session.events
 
 
+async def test_channel_is_not_read_while_the_broker_is_behind(env: SshdEnv) -> None:
+    conn, peer = await _connector(env)
+    async with conn:
+        peer.send(wire.Hello(HELLO))
+        assert isinstance(await peer.next(), wire.Welcome)
+        session = env.hub.only
+        env.hub.room.clear()
+        peer.writer.write(wire.encode(wire.Output(0, b"first")) + wire.encode(wire.Output(5, b"second")))
+        await env.hub.until(lambda: ("drain-wait",) in session.events)
+        assert bytes(session.output) == b"first"  # "second" waits until the broker has room
+        env.hub.room.set()
+        await env.hub.until(lambda: bytes(session.output) == b"firstsecond")
+
+
 async def test_large_remote_input_is_split_into_bounded_frames(env: SshdEnv) -> None:
     conn, peer = await _connector(env)
     async with conn:
@@ -223,10 +237,20 @@ async def test_resume_that_the_hub_refuses_gets_end_with_the_reason(env: SshdEnv
         wire.encode(wire.Hello({**HELLO, "version": 2})),
         wire.encode(wire.Hello({**HELLO, "cols": 0})),
         wire.encode(wire.Hello({**HELLO, "surprise": True})),
+        wire.encode(wire.Hello({**HELLO, "mode": "root"})),
         b"\x00\x00\x00\x05\x01{no}",  # malformed JSON
         b"\x7f\xff\xff\xff\x02",  # oversize
     ],
-    ids=["unknown-kind", "output-first", "version", "zero-cols", "extra-field", "bad-json", "oversize"],
+    ids=[
+        "unknown-kind",
+        "output-first",
+        "version",
+        "zero-cols",
+        "extra-field",
+        "bad-mode",
+        "bad-json",
+        "oversize",
+    ],
 )
 async def test_malformed_first_frame_drops_the_link_without_a_session(
     env: SshdEnv, bad: bytes, caplog: pytest.LogCaptureFixture

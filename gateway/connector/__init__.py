@@ -1,0 +1,1 @@
+"""`rcgate share` on the workstation: the local PTY, the link to the gateway, the login files."""

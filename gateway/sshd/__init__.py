@@ -1,0 +1,1 @@
+"""The gateway's SSH endpoint: connectors (certificates) and, later, viewers (kbdint TOTP)."""
