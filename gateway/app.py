@@ -7,13 +7,16 @@ import contextlib
 import ipaddress
 import json
 import logging
+import os
 import signal
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncssh
 from aiohttp import web
 
 from gateway.auth.ceremony import RelyingParty
@@ -21,10 +24,13 @@ from gateway.auth.device import DeviceFlow
 from gateway.auth.lockout import LockoutPolicy
 from gateway.auth.service import AuthConfig, IdentityService
 from gateway.auth.ssh_ca import SshCertificateAuthority, load_or_create_host_key, public_key_line
+from gateway.connector.config import GatewayInfo, Identity
+from gateway.connector.pty import LocalTerminal
+from gateway.connector.share import share
 from gateway.core.clock import Clock
 from gateway.core.errors import BadRequest
 from gateway.core.ids import SessionId
-from gateway.core.models import Role, User
+from gateway.core.models import Link, Role, User
 from gateway.core.modes import Mode
 from gateway.core.ports import Store
 from gateway.httpd.context import HttpConfig
@@ -35,7 +41,7 @@ from gateway.sessions.broker import BrokerConfig
 from gateway.sessions.hub import Hub
 from gateway.sessions.state import Limits
 from gateway.settings import Settings
-from gateway.sshd.server import start_sshd
+from gateway.sshd.server import ViewerPorts, start_sshd
 
 log = logging.getLogger("rcgate")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +105,7 @@ def http_config(
         ssh_host=settings.ssh_public_host,
         ssh_port=ssh_port if ssh_port is not None else settings.ssh.port,
         ssh_host_key=ssh_host_key,
+        join_max_age_s=settings.sessions.join_max_age_s,
     )
 
 
@@ -124,10 +131,10 @@ async def services(settings: Settings, clock: Clock | None = None) -> AsyncItera
 RUNTIME_FILE = "runtime.json"
 
 
-def record_runtime(settings: Settings) -> None:
-    """Leave the public URL in the data dir so admin CLI verbs print links that work."""
+def record_runtime(settings: Settings, ssh_port: int | None) -> None:
+    """Leave the public URL (and SSH port) in the data dir so admin CLI verbs print working links."""
     path = settings.data_dir / RUNTIME_FILE
-    path.write_text(json.dumps({"public_url": settings.public_url}), encoding="utf-8")
+    path.write_text(json.dumps({"public_url": settings.public_url, "ssh_port": ssh_port}), encoding="utf-8")
 
 
 def runtime_public_url(data_dir: Path) -> str | None:
@@ -194,6 +201,7 @@ class Runtime:
     ca: SshCertificateAuthority
     http_url: str
     ssh_port: int | None
+    ssh_host_key: str
 
 
 def session_limits(settings: Settings) -> Limits:
@@ -225,6 +233,12 @@ async def running_gateway(settings: Settings, clock: Clock | None = None) -> Asy
                 new = await links.create(session_id, Mode(mode), owner, ttl_s=settings.sessions.link_ttl_s)
                 return new.url
 
+            async def check_factors(name: str, password: str, code: str, remote: str) -> User:
+                return await svc.identity.check_password_totp(name, password, code, remote=remote)
+
+            async def redeem(token: str, user: User, remote: str) -> Link:
+                return await links.redeem(token, user, remote=remote)
+
             acceptor = None
             ssh_port: int | None = None
             if settings.ssh.enabled:
@@ -236,6 +250,7 @@ async def running_gateway(settings: Settings, clock: Clock | None = None) -> Asy
                     hub,
                     svc.store.user_by_name,
                     link_url_for,
+                    ViewerPorts(check_factors=check_factors, redeem=redeem, participants=hub),
                 )
                 ssh_port = acceptor.get_port()
             cfg = http_config(
@@ -247,8 +262,8 @@ async def running_gateway(settings: Settings, clock: Clock | None = None) -> Asy
             try:
                 site = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_ctx)
                 await site.start()
-                record_runtime(settings)
-                yield Runtime(svc, hub, links, ca, settings.public_url, ssh_port)
+                record_runtime(settings, ssh_port)
+                yield Runtime(svc, hub, links, ca, settings.public_url, ssh_port, public_key_line(host_key))
             finally:
                 await runner.cleanup()
                 if acceptor is not None:
@@ -256,9 +271,43 @@ async def running_gateway(settings: Settings, clock: Clock | None = None) -> Asy
                     await acceptor.wait_closed()
 
 
+DEMO_COMMAND = ("bash", "-i")
+
+
+async def share_demo_session(rt: Runtime, settings: Settings) -> int:
+    """The demo's shared shell, owned by the bootstrap admin, connected like any workstation.
+
+    The connector runs in this process with a key made now and a certificate from the gateway CA
+    (what `rcgate login` would fetch); its link notice (URL and QR code) goes to this stdout.
+    """
+    admin = await rt.services.identity.user_by_name("admin")
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    cert = rt.ca.issue_user_certificate(
+        key.export_public_key().decode(), admin.name, "demo", now=rt.services.clock.now()
+    )
+    ident = Identity(
+        gateway=GatewayInfo(
+            url=settings.public_url,
+            ssh_host=settings.ssh.host,
+            ssh_port=rt.ssh_port or settings.ssh.port,
+            user=admin.name,
+            ssh_host_key=rt.ssh_host_key,
+        ),
+        key=key,
+        certificate=asyncssh.import_certificate(cert),
+    )
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        terminal = LocalTerminal(None, devnull, sys.stdout.fileno())
+        return await share(list(DEMO_COMMAND), labels={"demo": "yes"}, identity=ident, terminal=terminal)
+    finally:
+        os.close(devnull)
+
+
 async def run_gateway(settings: Settings, *, demo: bool = False) -> None:
     """Serve until SIGINT or SIGTERM, then shut down in aiohttp's documented order."""
-    async with running_gateway(settings) as rt:
+    async with running_gateway(settings) as rt, asyncio.TaskGroup() as tg:
+        demo_task: asyncio.Task[int] | None = None
         ssh = f", ssh :{rt.ssh_port}" if rt.ssh_port else ""
         print(
             f"rcgate gateway listening on {settings.public_url}{ssh}  (store: {settings.store.backend})",
@@ -272,6 +321,12 @@ async def run_gateway(settings: Settings, *, demo: bool = False) -> None:
                 print(f"  {url}", flush=True)
             else:
                 print(f"Admin already enrolled: sign in at {settings.public_url}/login", flush=True)
+            if rt.ssh_port:
+                print(
+                    "\nThe demo session (a shell shared by admin); open its link after signing in:",
+                    flush=True,
+                )
+                demo_task = tg.create_task(share_demo_session(rt, settings))
             print("Press Ctrl-C to stop.", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -282,3 +337,5 @@ async def run_gateway(settings: Settings, *, demo: bool = False) -> None:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+            if demo_task is not None:
+                demo_task.cancel()

@@ -62,6 +62,7 @@ class SessionSettings(Section):
     participant_idle_timeout_s: float = Field(15 * 60, gt=0)
     connector_grace_s: float = Field(60, gt=0)  # a dropped connector may resume within this
     link_ttl_s: int = Field(10 * 60, ge=10, le=24 * 3600)
+    join_max_age_s: int = Field(5 * 60, ge=10)  # freshness of the factor to join (view-only)
 
 
 class StoreSettings(Section):

@@ -21,6 +21,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import asyncssh
+
 from gateway.auth.ssh_ca import SshCertificateAuthority
 from gateway.core.audit import AuditType
 from gateway.core.clock import Clock
@@ -38,6 +40,14 @@ CERT_VALID_S = 12 * 3600
 
 def _hash(device_code: str) -> str:
     return hashlib.sha256(device_code.encode()).hexdigest()
+
+
+def fingerprint(public_key: str) -> str:
+    """OpenSSH's SHA256 fingerprint (what `ssh-keygen -lf` and `rcgate login` print)."""
+    try:
+        return str(asyncssh.import_public_key(public_key).get_fingerprint("sha256"))
+    except (asyncssh.KeyImportError, ValueError):
+        return "unreadable key"
 
 
 def normalise_user_code(code: str) -> str:
@@ -116,7 +126,11 @@ class DeviceFlow:
         # Put it back (describing is not deciding); its own "exp" still bounds its life.
         remaining = req["exp"] - self._clock.now()
         await self._store.put_challenge(ChallengeId(f"devreq:{code}"), json.dumps(req).encode(), remaining)
-        return {"host": req["host"], "key": req["public_key"][:80]}
+        return {
+            "host": req["host"],
+            "key": req["public_key"][:80],
+            "fingerprint": fingerprint(req["public_key"]),
+        }
 
     async def decide(self, user: User, user_code: str, approve: bool) -> None:
         """Approve (sign the key for ``user``) or deny; the caller has checked a fresh factor."""

@@ -33,6 +33,7 @@ class HttpConfig:
     ssh_host: str = "localhost"
     ssh_port: int = 2222
     ssh_host_key: str | None = None
+    join_max_age_s: int = 5 * 60  # a factor this fresh is needed to join or rejoin a session
 
 
 IDENTITY = web.AppKey("identity", IdentityService)

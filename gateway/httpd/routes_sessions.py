@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
 from pydantic import Field
 
 from gateway.auth.service import Authenticated
-from gateway.core.errors import Forbidden, Gone, NotFound
+from gateway.core.errors import Forbidden, GatewayError, Gone, NotFound
 from gateway.core.ids import LinkId, SessionId, UserId
 from gateway.core.models import FactorKind, Link, Role
 from gateway.core.modes import Mode
@@ -39,7 +40,8 @@ MODE_FACTORS: dict[Mode, tuple[FactorKind, ...]] = {
     Mode.APPROVED_EXECUTION: (FactorKind.PASSKEY,),
     Mode.PRIVILEGED: (FactorKind.PASSKEY,),
 }
-VIEW_ONLY_MAX_AGE_S = 5 * 60
+# Modes a link can carry today: view-only until the policy engine decides the others.
+LINKABLE_MODES = frozenset({Mode.VIEW_ONLY})
 
 
 def session_json(info: SessionInfo) -> dict[str, Any]:
@@ -83,7 +85,7 @@ def _owned(request: web.Request, who: Authenticated, session_id: str) -> Session
 
 
 async def _require_mode_fresh(request: web.Request, who: Authenticated, mode: Mode) -> None:
-    await request.app[IDENTITY].require_fresh(who, MODE_FACTORS[mode], VIEW_ONLY_MAX_AGE_S)
+    await request.app[IDENTITY].require_fresh(who, MODE_FACTORS[mode], request.app[CONFIG].join_max_age_s)
 
 
 class NewLinkBody(Body):
@@ -105,10 +107,10 @@ async def get_sessions(request: web.Request) -> web.StreamResponse:
     return json_response({"sessions": [session_json(i) for i in infos]})
 
 
-@routes.add("GET", "/api/sessions/{session_id}", "One live session you own or take part in")
+@routes.add("GET", "/api/sessions/{session_id}", "One live session you own (admins: any)")
 async def get_session(request: web.Request) -> web.StreamResponse:
-    current(request)
-    info = request.app[HUB].session(SessionId(request.match_info["session_id"]))
+    who = current(request)
+    info = _owned(request, who, request.match_info["session_id"])
     return json_response({"session": session_json(info)})
 
 
@@ -140,6 +142,10 @@ async def post_link(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, NewLinkBody)
     who = current(request)
     info = _owned(request, who, request.match_info["session_id"])
+    if body.mode not in LINKABLE_MODES:
+        raise Forbidden(
+            f"links for {body.mode} are not available yet: only view_only", code="mode_unavailable"
+        )
     await request.app[IDENTITY].require_fresh(who)
     for_user: UserId | None = None
     if body.for_user:
@@ -209,10 +215,17 @@ async def _participation(request: web.Request, who: Authenticated) -> Link:
     return link
 
 
-@routes.add("GET", "/api/participations/{participation}", "What a redeemed link lets you do")
+@routes.add(
+    "GET",
+    "/api/participations/{participation}",
+    "What a redeemed link lets you do (checks freshness)",
+    fresh=True,
+)
 async def get_participation(request: web.Request) -> web.StreamResponse:
     who = current(request)
     link = await _participation(request, who)
+    # The same check the WebSocket makes, so the page can prompt a step-up before (re)connecting.
+    await _require_mode_fresh(request, who, link.mode)
     info = request.app[HUB].session(link.session_id)
     return json_response({"mode": link.mode, "session": session_json(info)})
 
@@ -231,8 +244,10 @@ async def participant_ws(request: web.Request) -> web.StreamResponse:
     resume = await ws_relay.read_hello(ws)
     try:
         stream = await hub.attach(link.session_id, who.user.id, who.user.name, link.mode, resume)
-    except NotFound:
-        await ws.close(code=ws_relay.CLOSE_POLICY, message=b"the session has ended")
+    except GatewayError as exc:
+        reason = "the session has ended" if isinstance(exc, NotFound) else exc.message
+        await ws.send_str(json.dumps({"t": "closed", "reason": reason}))
+        await ws.close(code=ws_relay.CLOSE_POLICY, message=reason.encode()[:120])
         return ws
     live = request.app[LIVE_STREAMS].setdefault(link.id, set())
     live.add(stream)

@@ -10,9 +10,9 @@ what kind of login the name asks for, before any credential is looked at:
   user as principal, is accepted (asyncssh checks signature, validity and principal). Unknown
   and disabled users get an empty trust list: the same "Permission denied" as a bad
   certificate, so user names cannot be probed. Password and keyboard-interactive are off.
-* (later) a link id → a **viewer** login: keyboard-interactive TOTP and a PTY session. The
-  seam is ``_classify`` + ``kbdint_auth_supported`` + ``session_requested``; nothing else in this
-  module needs to change.
+* a name shaped like a link token → a **viewer** login may also be tried: keyboard-interactive
+  asks for user name, password and TOTP code, then the link is redeemed (``viewer.py``). Whether
+  keyboard-interactive is offered depends on the name's shape only, never on what exists.
 
 A connector login may open one kind of channel: exec ``rcgate-connector/1`` (the certificate
 forces that command anyway), served by ``ConnectorChannel``. Shells, other commands, subsystems,
@@ -26,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
@@ -35,8 +36,17 @@ from gateway.auth.ssh_ca import SshCertificateAuthority, load_or_create_host_key
 from gateway.core.errors import GatewayError
 from gateway.core.models import User
 from gateway.protocol.connector_wire import EXEC_COMMAND
-from gateway.sessions.ports import SessionHub
+from gateway.sessions.ports import ParticipantHub, SessionHub
 from gateway.sshd.connector_channel import ConnectorChannel, LinkUrlFor, exit_channel
+from gateway.sshd.viewer import (
+    PROMPTS,
+    CheckFactors,
+    RedeemLink,
+    ViewerGrant,
+    authenticate_viewer,
+    looks_like_link_token,
+    serve_viewer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +65,16 @@ class LoginKind(enum.Enum):
 
     REFUSED = "refused"
     CONNECTOR = "connector"
+    VIEWER = "viewer"
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerPorts:
+    """What the viewer path needs: factor check, link redemption, participant attach."""
+
+    check_factors: CheckFactors
+    redeem: RedeemLink
+    participants: ParticipantHub
 
 
 class SshdContext:
@@ -67,8 +87,10 @@ class SshdContext:
         hub: SessionHub,
         lookup_user: LookupUser,
         link_url_for: LinkUrlFor,
+        viewers: ViewerPorts | None = None,
     ) -> None:
         self.hub = hub
+        self.viewers = viewers
         self.lookup_user = lookup_user
         self.link_url_for = link_url_for
         self.connector_trust = ca.authorized_keys()
@@ -84,6 +106,8 @@ class GatewaySshServer(asyncssh.SSHServer):
         self._peer = "?"
         self._kind = LoginKind.REFUSED
         self._user: User | None = None
+        self._token: str | None = None
+        self._grant: ViewerGrant | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -110,6 +134,8 @@ class GatewaySshServer(asyncssh.SSHServer):
 
     async def begin_auth(self, username: str) -> bool:
         self._kind, self._user = await self._classify(username)
+        # A link-shaped name may also log in as a viewer (decided by shape only: no probing).
+        self._token = username if self._ctx.viewers is not None and looks_like_link_token(username) else None
         assert self._conn is not None
         trust = self._ctx.connector_trust if self._kind is LoginKind.CONNECTOR else self._ctx.no_trust
         self._conn.set_authorized_keys(trust)
@@ -119,7 +145,24 @@ class GatewaySshServer(asyncssh.SSHServer):
         return False
 
     def kbdint_auth_supported(self) -> bool:
-        return False  # the viewer path turns this on for LoginKind.VIEWER
+        return self._token is not None
+
+    def get_kbdint_challenge(
+        self, username: str, lang: str, submethods: str
+    ) -> tuple[str, str, str, list[tuple[str, bool]]]:
+        return "rcgate", "Sign in to join the shared session.", "", list(PROMPTS)
+
+    async def validate_kbdint_response(self, username: str, responses: Sequence[str]) -> bool:
+        ports = self._ctx.viewers
+        if ports is None or self._token is None:
+            return False
+        grant = await authenticate_viewer(
+            self._token, responses, ports.check_factors, ports.redeem, self._peer
+        )
+        if grant is None:
+            return False
+        self._grant, self._kind, self._user = grant, LoginKind.VIEWER, grant.user
+        return True
 
     def public_key_auth_supported(self) -> bool:
         return True
@@ -131,7 +174,18 @@ class GatewaySshServer(asyncssh.SSHServer):
     def session_requested(self) -> asyncssh.SSHServerSessionFactory | bool:
         if self._kind is LoginKind.CONNECTOR:
             return self._serve_connector
+        if self._kind is LoginKind.VIEWER:
+            return self._serve_viewer
         return False
+
+    async def _serve_viewer(
+        self,
+        stdin: asyncssh.SSHReader[bytes],
+        stdout: asyncssh.SSHWriter[bytes],
+        stderr: asyncssh.SSHWriter[bytes],
+    ) -> None:
+        assert self._grant is not None and self._ctx.viewers is not None
+        await serve_viewer(self._grant, self._ctx.viewers.participants, stdin, stdout)
 
     async def _serve_connector(
         self,
@@ -163,6 +217,7 @@ async def start_sshd(  # noqa: PLR0917 - the composition root's call, one argume
     hub: SessionHub,
     lookup_user: LookupUser,
     link_url_for: LinkUrlFor,
+    viewers: ViewerPorts | None = None,
 ) -> asyncssh.SSHAcceptor:
     """Listen for connectors on ``host:port`` (0 = any free port; ``acceptor.get_port()`` tells).
 
@@ -170,7 +225,7 @@ async def start_sshd(  # noqa: PLR0917 - the composition root's call, one argume
     Stop with ``acceptor.close(); await acceptor.wait_closed()``.
     """
     host_key = await asyncio.to_thread(load_or_create_host_key, host_key_path)
-    ctx = SshdContext(ca=ca, hub=hub, lookup_user=lookup_user, link_url_for=link_url_for)
+    ctx = SshdContext(ca=ca, hub=hub, lookup_user=lookup_user, link_url_for=link_url_for, viewers=viewers)
 
     def server_factory() -> asyncssh.SSHServer:
         return GatewaySshServer(ctx)
