@@ -29,6 +29,10 @@ PAGES = {
     "/enrol": "enrol.html",
     "/account": "account.html",
     "/admin": "admin.html",
+    "/device": "device.html",
+    "/sessions": "sessions.html",
+    "/l/{token}": "link.html",
+    "/p/{participation}": "session.html",
 }
 # Only these files of web/node_modules are served, under /vendor/.
 VENDOR_FILES = {

@@ -33,7 +33,7 @@ comes from the assistant itself, which is the usual case).
     Resize            None                 Deny(builtin:not-attached); else Allow(builtin:resize)
 
 Submitted text (approved_execution). Text longer than ``MAX_EVAL_CHARS`` is denied; any
-control character other than tab and newline (ESC, CR, DEL, C1 controls) or a bidirectional
+control character other than newline (ESC, CR, tab, DEL, C1 controls) or a bidirectional
 override is denied with its line named: escape sequences are never forwarded from the
 composer. The text is then evaluated line by line; an empty line is Enter alone and follows
 ``key_rules.confirm``. Each line is read by ``gateway.policy.shell.parse_shell`` into the
@@ -176,7 +176,8 @@ def _strictest(decisions: list[Allow | Deny | Review]) -> Allow | Deny | Review:
 def _control_character(line: str) -> str | None:
     for ch in line:
         code = ord(ch)
-        if (code < 0x20 and ch != "\t") or 0x7F <= code <= 0x9F or ch in _BIDI_CONTROLS:
+        # Tab too: in a shell or an assistant's input it completes, so what runs is not what was read.
+        if code < 0x20 or 0x7F <= code <= 0x9F or ch in _BIDI_CONTROLS:
             return f"U+{code:04X}"
     return None
 

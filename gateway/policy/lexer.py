@@ -91,6 +91,8 @@ class Lexer:
                 if t.startswith("\\\n", self.i):
                     self.i += 2  # line continuation
                     continue
+                if self.i == len(t) - 1:
+                    self.opaque.append("a trailing backslash continues into the next input")
                 self._take(t[self.i + 1 : self.i + 2], quoted=True)
                 self.i += 2
             elif c == "'":

@@ -39,7 +39,6 @@ from gateway.policy.rules import (
     one_or_many,
 )
 
-POLICY_VERSION = 1
 DEFAULT_MAX_GRANT_S = 15 * 60  # issue 4: a privileged grant lasts 15 minutes unless policy says less
 MODE_NAMES = ", ".join(m.value for m in Mode)
 Factors = Annotated[tuple[FactorKind, ...], Field(min_length=1, max_length=2)]
@@ -65,7 +64,7 @@ def _passkey_only(factors: tuple[FactorKind, ...] | None) -> None:
         )
 
 
-class StepUp(Spec):
+class StepUpSpec(Spec):
     """Which factors a mode needs and how fresh; unset fields keep the built-in default for the mode."""
 
     factors: Factors | None = Field(None, description="Factor kinds that satisfy the mode: passkey, totp.")
@@ -78,9 +77,9 @@ class StepUpTable(Spec):
     """Step-up per mode. Built-in: view_only passkey or TOTP within 15 min; approved_execution and
     privileged passkey within 5 and 2 min."""
 
-    view_only: StepUp = StepUp()
-    approved_execution: StepUp = StepUp()
-    privileged: StepUp = StepUp()
+    view_only: StepUpSpec = StepUpSpec()
+    approved_execution: StepUpSpec = StepUpSpec()
+    privileged: StepUpSpec = StepUpSpec()
 
     _modes = model_validator(mode="before")(_check_mode_keys)
 

@@ -34,7 +34,8 @@ What it cannot see, reported as opaque (so at least review): a shell reading com
 its input (``… | sh``, ``sh -s``, ``bash`` alone), ``eval``, a command name computed at run
 time (``$CMD``, ``$(…)``, globs, ``{a,b}``), here-documents, arithmetic expansion,
 ``${…}`` holding a substitution, shell control structures (``if``, ``for``, ``while``,
-``case``…), unknown options of a wrapper, unterminated quotes or substitutions, nesting
+``case``…), unknown options of a wrapper, unterminated quotes or substitutions, a trailing
+backslash (the command would continue into the next submission), nesting
 deeper than ``MAX_DEPTH``, more than ``MAX_COMMANDS`` commands. Limits that are documented
 rather than detected: interpreters (``python -c``, ``perl -e``, ``node -e``), scripts run
 from files, aliases and functions defined earlier in the terminal, and programs that run
