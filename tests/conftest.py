@@ -44,7 +44,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     d: Path = tmp_path_factory.mktemp("redis")
     port = free_port()
     proc = subprocess.Popen(
-        [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(d)],
+        [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", d],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )

@@ -20,7 +20,8 @@ PASSWORD = "correct horse battery"
 TOTP_STEP_S = 30
 SSH_OPTIONS = [
     "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "LogLevel=ERROR", "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=keyboard-interactive",
+    "-o", "LogLevel=ERROR", "-o", "PubkeyAuthentication=no",
+    "-o", "PreferredAuthentications=keyboard-interactive",
 ]  # fmt: skip
 LINK_RE = re.compile(r"session link[^:]*: (https?://\S+/l/[A-Za-z0-9_-]+)")
 
