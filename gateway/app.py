@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import asyncssh
 from aiohttp import web
@@ -36,6 +37,7 @@ from gateway.core.ports import Store
 from gateway.httpd.context import HttpConfig
 from gateway.httpd.server import HttpServices, make_app
 from gateway.links.service import LinkService
+from gateway.policy import shipped_policy_text
 from gateway.recording.recorder import RecorderFactory
 from gateway.sessions.broker import BrokerConfig
 from gateway.sessions.hub import Hub
@@ -129,6 +131,17 @@ async def services(settings: Settings, clock: Clock | None = None) -> AsyncItera
 
 
 RUNTIME_FILE = "runtime.json"
+
+
+def load_policy_text(settings: Settings, *, demo: bool = False) -> tuple[str, str]:
+    """The policy in force: the settings' file, else the shipped demo (for `demo`) or default one."""
+    if settings.policy.file is not None:
+        try:
+            return settings.policy.file.read_text(encoding="utf-8"), str(settings.policy.file)
+        except OSError as exc:
+            raise BadRequest(f"cannot read the policy file {settings.policy.file}: {exc}") from exc
+    name: Literal["default", "demo"] = "demo" if demo else "default"
+    return shipped_policy_text(name), f"shipped {name} policy"
 
 
 def record_runtime(settings: Settings, ssh_port: int | None) -> None:

@@ -10,13 +10,15 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 from gateway import __version__
 from gateway.core.errors import BadRequest, GatewayError
-from gateway.core.models import Role
+from gateway.core.models import FactorKind, Role
+from gateway.core.modes import Mode
 from gateway.settings import Settings, load_settings
 
 EXIT_OK = 0
@@ -100,6 +102,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("name")
     _store_options(reset)
+    policy = verbs.add_parser(
+        "policy",
+        help="validate, show and explain mode policies",
+        description="Mode policies (docs/policy.md): validate a file, show the one in force, explain.",
+    )
+    pverbs = policy.add_subparsers(dest="policy_verb", metavar="ACTION", required=True)
+    pval = pverbs.add_parser(
+        "validate",
+        help="check a policy file (errors name line and field)",
+        description="Validate a policy file; exit 0 when valid (warnings printed), 1 if not.",
+    )
+    pval.add_argument("file", type=Path)
+    pshow = pverbs.add_parser(
+        "show",
+        help="print the policy in force and its version",
+        description="Print the policy in force (settings policy.file, or the shipped one).",
+    )
+    _store_options(pshow)
+    pexp = pverbs.add_parser(
+        "explain",
+        help="which rule decides an action, and why",
+        description="Explain a decision: e.g. rcgate policy explain --user bob --mode approved_execution "
+        "--input 'rm -rf build', or --tool Bash --input '{\"command\": \"rm -rf build\"}'.",
+    )
+    pexp.add_argument("--user", required=True, help="the acting user's name (role and groups from the store)")
+    pexp.add_argument("--owner", help="the session owner's name (default: the acting user)")
+    pexp.add_argument("--session", default="ses_explain", help="a session id (labels come from --label)")
+    pexp.add_argument(
+        "--label", action="append", default=[], metavar="K=V", help="session label (repeatable)"
+    )
+    pexp.add_argument("--host", default="", help="the session's host")
+    pexp.add_argument("--assistant", default=None, help="claude, codex or gemini")
+    pexp.add_argument(
+        "--mode", choices=["view_only", "approved_execution", "privileged"], help="participant mode"
+    )
+    pexp.add_argument("--request", action="store_true", help="explain asking for --mode (not an input)")
+    pexp.add_argument("--key", choices=["interrupt", "navigation", "confirm", "mode_switch", "raw"])
+    pexp.add_argument(
+        "--tool", help="explain a tool call of this tool (e.g. Bash); --input is its JSON input"
+    )
+    pexp.add_argument("--input", default=None, help="the submitted text, or the tool input as JSON")
+    pexp.add_argument("--remote", type=int, default=0, help="remote participants attached (tool rules)")
+    pexp.add_argument("--permission-mode", default=None, help="the assistant's permission mode (tool rules)")
+    pexp.add_argument(
+        "--file", type=Path, help="explain against this policy file instead of the one in force"
+    )
+    pexp.add_argument("--json", action="store_true", help="machine-readable output")
+    _store_options(pexp)
+
     login = verbs.add_parser(
         "login",
         help="connect this workstation to a gateway (device login, short-lived SSH certificate)",
@@ -200,6 +251,96 @@ async def _users(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _policy(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway import policy as pol
+    from gateway.app import load_policy_text
+
+    if args.policy_verb == "validate":
+        text = args.file.read_text(encoding="utf-8")
+        try:
+            parsed = pol.parse_policy(text, str(args.file))
+        except pol.PolicyError as exc:
+            print(exc.message, file=sys.stderr)
+            return EXIT_FAILED
+        print(f"{args.file}: valid (version {pol.policy_version(text)})")
+        for w in pol.lint(parsed):
+            print(f"warning: {w.rule}: {w.message}")
+        return EXIT_OK
+    if args.policy_verb == "show":
+        text, source = load_policy_text(settings)
+        print(f"# {source}  version {pol.policy_version(text)}")
+        print(text, end="" if text.endswith("\n") else "\n")
+        return EXIT_OK
+    return await _explain(args, settings)
+
+
+async def _explain(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway import policy as pol
+    from gateway.app import load_policy_text, services
+    from gateway.core.ids import SessionId, UserId
+
+    if args.file:
+        text, source = args.file.read_text(encoding="utf-8"), str(args.file)
+    else:
+        text, source = load_policy_text(settings)
+    policy = pol.parse_policy(text, source)
+    async with services(settings) as svc:
+        user = await svc.identity.user_by_name(args.user)
+        owner = await svc.identity.user_by_name(args.owner) if args.owner else user
+    labels = dict(item.partition("=")[::2] for item in args.label)
+    actor = pol.Actor(
+        user_id=UserId(user.id),
+        name=user.name,
+        groups=user.groups,
+        role=user.role,
+        last_factor=None,
+        last_factor_at=None,
+    )
+    session = pol.SessionFacts(
+        id=SessionId(args.session),
+        owner_id=UserId(owner.id),
+        owner_name=owner.name,
+        host=args.host,
+        labels=labels,
+        assistant=args.assistant,
+        remote_participants=args.remote,
+        permission_mode=args.permission_mode,
+    )
+    mode = Mode(args.mode) if args.mode else None
+    action: pol.Action
+    if args.tool:
+        try:
+            tool_input = json.loads(args.input or "{}")
+        except json.JSONDecodeError as exc:
+            raise BadRequest(f"--input must be the tool's JSON input: {exc}") from exc
+        action = pol.ToolCall(assistant=args.assistant or "any", tool=args.tool, input=tool_input)
+    elif args.key:
+        action = pol.Key(pol.KeyClass(args.key))
+    elif args.request or args.input is None:
+        if mode is None:
+            raise BadRequest("give --mode to explain a mode request, or --input / --tool / --key")
+        action = pol.RequestMode(mode)
+    else:
+        action = pol.SubmitLine(args.input)
+    # Explained as if the actor had just presented a passkey: freshness is not what is asked.
+    now = time.time()
+    actor = pol.Actor(
+        user_id=actor.user_id,
+        name=actor.name,
+        groups=actor.groups,
+        role=actor.role,
+        last_factor=FactorKind.PASSKEY,
+        last_factor_at=now,
+    )
+    result = pol.explain(policy, actor, session, mode, action, now=now)
+    if args.json:
+        print(json.dumps({"policy_version": pol.policy_version(text), **result.to_dict()}, indent=2))
+    else:
+        print(f"policy {source} version {pol.policy_version(text)}")
+        print(result.render())
+    return EXIT_OK
+
+
 async def _login(args: argparse.Namespace) -> int:
     from gateway.connector.config import load_gateway
     from gateway.connector.device_login import login
@@ -248,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": lambda: run_gateway(settings),
         "demo": lambda: run_gateway(settings, demo=True),
         "users": lambda: _users(args, settings),
+        "policy": lambda: _policy(args, settings),
         "login": lambda: _login(args),
         "share": lambda: _share(args),
     }

@@ -65,6 +65,12 @@ class SessionSettings(Section):
     join_max_age_s: int = Field(5 * 60, ge=10)  # freshness of the factor to join (view-only)
 
 
+class PolicySettings(Section):
+    # The policy file (docs/policy.md); None: the shipped default policy (the demo ships its own).
+    file: Path | None = None
+    reload_interval_s: float = Field(2.0, gt=0)
+
+
 class StoreSettings(Section):
     backend: Literal["embedded", "redis"] = "embedded"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -89,6 +95,7 @@ class Settings(BaseSettings):
     ssh: SshSettings = SshSettings()
     sessions: SessionSettings = SessionSettings()
     store: StoreSettings = StoreSettings()
+    policy: PolicySettings = PolicySettings()
     log: LogSettings = LogSettings()
 
     @field_validator("data_dir", "recordings_dir")
