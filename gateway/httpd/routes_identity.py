@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import secrets
 from typing import Any
 
@@ -231,8 +232,10 @@ async def post_totp_options(request: web.Request) -> web.StreamResponse:
     await read_json(request, Empty)
     who = current(request, allow_enrolling=True)
     setup = await request.app[IDENTITY].totp_setup(who)
-    svg = segno.make(setup.otpauth_uri, error="m").svg_inline(scale=5)
-    data_url = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+    # A standalone SVG document (an <img> needs its xmlns), base64 in a data: URL.
+    svg = io.BytesIO()
+    segno.make(setup.otpauth_uri, error="m").save(svg, kind="svg", scale=5)
+    data_url = "data:image/svg+xml;base64," + base64.b64encode(svg.getvalue()).decode()
     return json_response(
         {
             "challenge_id": setup.challenge_id,
