@@ -29,7 +29,7 @@ from gateway.connector.config import GatewayInfo, Identity
 from gateway.connector.pty import LocalTerminal
 from gateway.connector.share import share
 from gateway.core.clock import Clock
-from gateway.core.errors import BadRequest
+from gateway.core.errors import BadRequest, Forbidden
 from gateway.core.ids import SessionId
 from gateway.core.models import Link, Role, User
 from gateway.core.modes import Mode
@@ -37,8 +37,10 @@ from gateway.core.ports import Store
 from gateway.httpd.context import HttpConfig
 from gateway.httpd.server import HttpServices, make_app
 from gateway.links.service import LinkService
-from gateway.policy import shipped_policy_text
+from gateway.policy import Allow, PolicyError, shipped_policy_text
+from gateway.policy_watch import PolicyWatcher
 from gateway.recording.recorder import RecorderFactory
+from gateway.sessions.admission import actor_of, admit
 from gateway.sessions.broker import BrokerConfig
 from gateway.sessions.hub import Hub
 from gateway.sessions.state import Limits
@@ -228,7 +230,9 @@ def session_limits(settings: Settings) -> Limits:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Runtime]:
+async def running_gateway(
+    settings: Settings, clock: Clock | None = None, *, demo: bool = False
+) -> AsyncIterator[Runtime]:
     """Start everything (store, hub, SSH endpoint, HTTP) and stop it in reverse order."""
     ssl_ctx = tls_context(settings)
     async with services(settings, clock) as svc:
@@ -236,6 +240,14 @@ async def running_gateway(settings: Settings, clock: Clock | None = None) -> Asy
         ca = await asyncio.to_thread(SshCertificateAuthority.load_or_create, data / CA_KEY_FILE)
         host_key = await asyncio.to_thread(load_or_create_host_key, data / HOST_KEY_FILE)
         links = LinkService(svc.store, svc.clock, settings.public_url)
+        policy = PolicyWatcher(
+            file=settings.policy.file, shipped="demo" if demo else "default", data_dir=data,
+            audit=svc.store, clock=svc.clock, interval_s=settings.policy.reload_interval_s,
+        )  # fmt: skip
+        try:
+            await policy.load()
+        except PolicyError as exc:
+            raise BadRequest(f"the policy is not valid, not starting:\n{exc.message}") from exc
         device = DeviceFlow(svc.store, svc.store, svc.clock, ca, settings.ssh.cert_valid_s)
         recorders = RecorderFactory(settings.recordings_dir)
         async with Hub(
@@ -250,6 +262,26 @@ async def running_gateway(settings: Settings, clock: Clock | None = None) -> Asy
                 return await svc.identity.check_password_totp(name, password, code, remote=remote)
 
             async def redeem(token: str, user: User, remote: str) -> Link:
+                """SSH viewers: password + TOTP were just presented; policy decides, then the link"""
+                peeked = await links.peek(token)
+                if peeked is not None:
+                    info = hub.session(peeked.session_id)
+                    now = svc.clock.now()
+                    result = admit(
+                        policy.current(),
+                        actor_of(user, None, factor_now=True, now=now),
+                        info,
+                        Mode.VIEW_ONLY,
+                        now,
+                    )
+                    allowed = isinstance(result.decision, Allow)
+                    await svc.identity.audit(
+                        "policy.decision", actor=user.id, subject=peeked.session_id,
+                        outcome="ok" if allowed else "fail", action="join:view_only:ssh",
+                        rule=result.decision.rule, policy_version=result.policy_version, remote=remote,
+                    )  # fmt: skip
+                    if not allowed:
+                        raise Forbidden(f"policy does not let {user.name} join (rule {result.decision.rule})")
                 return await links.redeem(token, user, remote=remote)
 
             acceptor = None
@@ -269,15 +301,21 @@ async def running_gateway(settings: Settings, clock: Clock | None = None) -> Asy
             cfg = http_config(
                 settings, ssh_port=ssh_port or settings.ssh.port, ssh_host_key=public_key_line(host_key)
             )
-            app = make_app(HttpServices(identity=svc.identity, links=links, device=device, hub=hub), cfg)
+            app = make_app(
+                HttpServices(identity=svc.identity, links=links, device=device, hub=hub, policy=policy), cfg
+            )
             runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
             await runner.setup()
+            watcher = asyncio.ensure_future(policy.run())
             try:
                 site = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_ctx)
                 await site.start()
                 record_runtime(settings, ssh_port)
                 yield Runtime(svc, hub, links, ca, settings.public_url, ssh_port, public_key_line(host_key))
             finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
                 await runner.cleanup()
                 if acceptor is not None:
                     acceptor.close()
@@ -319,7 +357,7 @@ async def share_demo_session(rt: Runtime, settings: Settings) -> int:
 
 async def run_gateway(settings: Settings, *, demo: bool = False) -> None:
     """Serve until SIGINT or SIGTERM, then shut down in aiohttp's documented order."""
-    async with running_gateway(settings) as rt, asyncio.TaskGroup() as tg:
+    async with running_gateway(settings, demo=demo) as rt, asyncio.TaskGroup() as tg:
         demo_task: asyncio.Task[int] | None = None
         ssh = f", ssh :{rt.ssh_port}" if rt.ssh_port else ""
         print(

@@ -15,6 +15,7 @@ from gateway.core.errors import BadRequest, PayloadTooLarge, Unauthenticated
 from gateway.core.ids import LinkId
 from gateway.core.models import Role
 from gateway.links.service import LinkService
+from gateway.policy.source import PolicySource
 from gateway.sessions.ports import ParticipantHub, ParticipantStream
 
 SESSION_COOKIE = "rcg_session"
@@ -39,6 +40,7 @@ class HttpConfig:
 IDENTITY = web.AppKey("identity", IdentityService)
 LINKS = web.AppKey("links", LinkService)
 DEVICE = web.AppKey("device", DeviceFlow)
+POLICY = web.AppKey("policy", PolicySource)
 HUB = web.AppKey("hub", ParticipantHub)
 # Participant streams by the link they came through, so revoking a link removes them at once.
 LIVE_STREAMS = web.AppKey("live_streams", dict[LinkId, set[ParticipantStream]])

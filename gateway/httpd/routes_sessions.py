@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import Field
 
 from gateway.auth.service import Authenticated
-from gateway.core.errors import Forbidden, GatewayError, Gone, NotFound
+from gateway.core.errors import Forbidden, GatewayError, Gone, NotFound, ReauthRequired
 from gateway.core.ids import LinkId, SessionId, UserId
 from gateway.core.models import FactorKind, Link, Role
 from gateway.core.modes import Mode
@@ -20,6 +20,7 @@ from gateway.httpd.context import (
     IDENTITY,
     LINKS,
     LIVE_STREAMS,
+    POLICY,
     Body,
     current,
     json_response,
@@ -30,6 +31,8 @@ from gateway.httpd.middleware import origin_allowed
 from gateway.httpd.openapi import RouteTable
 from gateway.httpd.routes_identity import Empty
 from gateway.links.service import DEFAULT_TTL_S, link_state, public_id
+from gateway.policy import Allow, Deny, StepUp
+from gateway.sessions.admission import actor_of, admit
 from gateway.sessions.ports import SessionInfo
 
 routes = RouteTable()
@@ -198,12 +201,48 @@ async def post_revoke(request: web.Request) -> web.StreamResponse:
 async def post_redeem(request: web.Request) -> web.StreamResponse:
     body = await read_json(request, RedeemBody)
     who = current(request)
-    # Freshness first: a stale factor must not burn the link. The link's mode decides how fresh.
+    # Freshness and policy first: neither a stale factor nor a refusal may burn the link.
     await _require_mode_fresh(request, who, Mode.VIEW_ONLY)
+    peeked = await request.app[LINKS].peek(body.token)
+    if peeked is not None:
+        await _require_mode_fresh(request, who, peeked.mode)
+        await admit_or_raise(request, who, peeked)
     link = await request.app[LINKS].redeem(body.token, who.user, remote=remote_of(request))
-    await _require_mode_fresh(request, who, link.mode)
     request.app[HUB].session(link.session_id)  # NotFound when it is not live any more
     return json_response({"participation": link.id, "session_id": link.session_id, "mode": link.mode})
+
+
+async def admit_or_raise(request: web.Request, who: Authenticated, link: Link) -> None:
+    """Policy decides whether ``who`` may join in the link's mode; the decision is audited."""
+    info = request.app[HUB].session(link.session_id)
+    identity = request.app[IDENTITY]
+    now = identity.now()
+    result = admit(request.app[POLICY].current(), actor_of(who.user, who.login), info, link.mode, now)
+    d = result.decision
+    await identity.audit(
+        "policy.decision",
+        actor=who.user.id,
+        subject=link.session_id,
+        outcome="ok" if isinstance(d, Allow) else "fail",
+        action=f"join:{link.mode}",
+        rule=d.rule,
+        policy_version=result.policy_version,
+        remote=remote_of(request),
+    )
+    if isinstance(d, Allow):
+        return
+    if isinstance(d, StepUp):
+        raise ReauthRequired(
+            "policy needs a fresh factor for this mode",
+            factors=[f.value for f in d.factors],
+            max_age_s=d.max_age_s,
+        )
+    if isinstance(d, Deny):
+        raise Forbidden(f"policy does not let you join: {d.reason} (rule {d.rule})", code="policy_denied")
+    raise Forbidden(
+        f"joining in {link.mode} needs an approval, which is not available yet (rule {d.rule})",
+        code="policy_review",
+    )
 
 
 async def _participation(request: web.Request, who: Authenticated) -> Link:

@@ -12,7 +12,7 @@ from gateway.auth.device import DeviceFlow
 from gateway.auth.service import IdentityService
 from gateway.core.ids import LinkId
 from gateway.httpd import routes_admin, routes_device, routes_identity, routes_sessions
-from gateway.httpd.context import CONFIG, DEVICE, HUB, IDENTITY, LINKS, LIVE_STREAMS, HttpConfig
+from gateway.httpd.context import CONFIG, DEVICE, HUB, IDENTITY, LINKS, LIVE_STREAMS, POLICY, HttpConfig
 from gateway.httpd.middleware import (
     csrf_middleware,
     errors_middleware,
@@ -21,6 +21,7 @@ from gateway.httpd.middleware import (
 )
 from gateway.httpd.openapi import build_openapi
 from gateway.links.service import LinkService
+from gateway.policy.source import PolicySource
 from gateway.sessions.ports import ParticipantHub, ParticipantStream
 
 PAGES = {
@@ -51,6 +52,7 @@ class HttpServices:
     links: LinkService
     device: DeviceFlow
     hub: ParticipantHub
+    policy: PolicySource
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -83,6 +85,7 @@ def make_app(services: HttpServices, config: HttpConfig) -> web.Application:
     app[LINKS] = services.links
     app[DEVICE] = services.device
     app[HUB] = services.hub
+    app[POLICY] = services.policy
     app[LIVE_STREAMS] = dict[LinkId, set[ParticipantStream]]()
     app[CONFIG] = config
     app.router.add_get("/healthz", healthz)

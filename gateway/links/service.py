@@ -174,6 +174,12 @@ class LinkService:
                 n += 1
         return n
 
+    async def peek(self, token: str) -> Link | None:
+        """The link a token names, without redeeming it (so policy can be asked first)."""
+        if not token or len(token) > TOKEN_MAX_CHARS:
+            return None
+        return await self._store.get_link(link_id_of(token))
+
     async def get(self, link_id: LinkId) -> Link | None:
         return await self._store.get_link(link_id)
 

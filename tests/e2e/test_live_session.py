@@ -19,7 +19,9 @@ from tests.e2e import live
 
 pytestmark = pytest.mark.e2e
 
-SSH_ANY_PORT = {"RCGATE_SSH__PORT": "0"}
+DEMO_POLICY = str(Path(__file__).resolve().parents[2] / "gateway" / "policy" / "demo_policy.yaml")
+# Any free SSH port, and the demo policy (members may watch; the default lets only the owner in).
+SSH_ANY_PORT = {"RCGATE_SSH__PORT": "0", "RCGATE_POLICY__FILE": DEMO_POLICY}
 IDLE_2S = {**SSH_ANY_PORT, "RCGATE_SESSIONS__IDLE_TIMEOUT_S": "2"}
 
 

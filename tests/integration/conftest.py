@@ -20,6 +20,7 @@ from gateway.core.clock import FixedClock
 from gateway.core.models import Role
 from gateway.httpd.server import HttpServices, make_app
 from gateway.links.service import LinkService
+from gateway.policy_watch import PolicyWatcher
 from gateway.recording.recorder import RecorderFactory
 from gateway.sessions.hub import Hub
 from gateway.settings import Settings, load_settings
@@ -126,17 +127,25 @@ class Gateway:
 
 
 @pytest_asyncio.fixture
-async def gateway(tmp_path: Path, aiohttp_client: Any, clock: FixedClock) -> AsyncIterator[Gateway]:
+async def gateway(
+    request: pytest.FixtureRequest, tmp_path: Path, aiohttp_client: Any, clock: FixedClock
+) -> AsyncIterator[Gateway]:
+    """The gateway under the shipped demo policy (parametrize indirectly with "default" for the other)."""
     settings = load_settings(None, data_dir=str(tmp_path), **{"http.public_url": ORIGIN})
     store = await EmbeddedStore.open(EmbeddedStore.path_in(tmp_path), clock)
     identity = IdentityService(store, clock, auth_config(settings))
     ca = SshCertificateAuthority.load_or_create(tmp_path / "ssh_user_ca_ed25519")
+    policy = PolicyWatcher(
+        file=None, shipped=getattr(request, "param", "demo"), data_dir=tmp_path, audit=store, clock=clock
+    )
+    await policy.load()
     async with Hub(recorders=RecorderFactory(tmp_path / "recordings"), audit=store) as hub:
         services = HttpServices(
             identity=identity,
             links=LinkService(store, clock, ORIGIN),
             device=DeviceFlow(store, store, clock, ca),
             hub=hub,
+            policy=policy,
         )
         client = await aiohttp_client(make_app(services, http_config(settings)))
         gw = Gateway(client, identity, clock, settings)

@@ -117,6 +117,21 @@ async def test_redeeming_needs_a_fresh_factor(gateway: Gateway, shared: dict[str
     assert status == 401 and body["error"] == "reauth_required"
 
 
+@pytest.mark.parametrize("gateway", ["default"], indirect=True)
+async def test_the_default_policy_lets_nobody_but_the_owner_join(gateway: Gateway) -> None:
+    owner, _ = await gateway.enrol_passkey("olivia")
+    viewer, _ = await gateway.enrol_passkey("victor")
+    handle, _ = await _share(gateway, "olivia")
+    link = await _link(owner, handle.session_id)
+    status, body = await viewer.post("/api/links/redeem", {"token": _token(link)})
+    assert status == 403 and body["error"] == "policy_denied"
+    events = await gateway.identity.audit_events(limit=500)
+    decision = next(e for e in events if e.type == "policy.decision")
+    assert decision.outcome == "fail" and decision.detail["policy_version"]
+    status, body = await owner.post("/api/links/redeem", {"token": _token(link)})
+    assert status == 200, "the link was not used up by the refusal, and the owner may join"
+
+
 async def test_only_the_owner_creates_links(gateway: Gateway, shared: dict[str, Any]) -> None:
     status, _ = await shared["viewer"].post(f"/api/sessions/{shared['sid']}/links", {"mode": "view_only"})
     assert status == 403

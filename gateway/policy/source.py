@@ -1,0 +1,26 @@
+"""The policy in force, as the rest of the gateway sees it: a value and the port that supplies it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.policy.model import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedPolicy:
+    policy: Policy
+    version: str  # policy_version(text): recorded with every decision
+    source: str  # the file name, or "shipped default policy"
+    text: str
+    loaded_at: float
+
+
+class PolicySource(Protocol):
+    def current(self) -> LoadedPolicy:
+        """The policy in force now (a reload swaps it atomically)."""
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the latest attempt to load a new version was refused (the old one stays)."""
