@@ -278,6 +278,7 @@ async def _explain(args: argparse.Namespace, settings: Settings) -> int:
     from gateway import policy as pol
     from gateway.app import load_policy_text, services
     from gateway.core.ids import SessionId, UserId
+    from gateway.policy.facts import action_from
 
     if args.file:
         text, source = args.file.read_text(encoding="utf-8"), str(args.file)
@@ -307,21 +308,24 @@ async def _explain(args: argparse.Namespace, settings: Settings) -> int:
         permission_mode=args.permission_mode,
     )
     mode = Mode(args.mode) if args.mode else None
-    action: pol.Action
+    tool_input = None
     if args.tool:
         try:
             tool_input = json.loads(args.input or "{}")
         except json.JSONDecodeError as exc:
             raise BadRequest(f"--input must be the tool's JSON input: {exc}") from exc
-        action = pol.ToolCall(assistant=args.assistant or "any", tool=args.tool, input=tool_input)
-    elif args.key:
-        action = pol.Key(pol.KeyClass(args.key))
-    elif args.request or args.input is None:
-        if mode is None:
-            raise BadRequest("give --mode to explain a mode request, or --input / --tool / --key")
-        action = pol.RequestMode(mode)
-    else:
-        action = pol.SubmitLine(args.input)
+    try:
+        action = action_from(
+            mode=mode,
+            request=args.request,
+            key=args.key,
+            tool=args.tool,
+            text=args.input,
+            tool_input=tool_input,
+            assistant=args.assistant,
+        )
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
     # Explained as if the actor had just presented a passkey: freshness is not what is asked.
     now = time.time()
     actor = pol.Actor(

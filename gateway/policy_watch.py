@@ -56,6 +56,10 @@ class PolicyWatcher:
     def last_error(self) -> str | None:
         return self._error
 
+    @property
+    def editable(self) -> bool:
+        return self._file is not None
+
     def _read(self) -> tuple[str, str]:
         if self._file is None:
             return shipped_policy_text(
@@ -124,10 +128,7 @@ class PolicyWatcher:
 
     async def submit(self, text: str, *, who: str) -> LoadedPolicy:
         """An admin's edit: validated first; written to the policy file, then put in force."""
-        try:
-            parse_policy(text, self._file.name if self._file else "policy.yaml")
-        except PolicyError:
-            raise
+        parse_policy(text, self._file.name if self._file else "policy.yaml")
         if self._file is None:
             raise BadRequest("the gateway runs a shipped policy: set policy.file to edit it here")
         await asyncio.to_thread(self._file.write_text, text, encoding="utf-8")

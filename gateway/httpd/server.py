@@ -11,7 +11,7 @@ from aiohttp import web
 from gateway.auth.device import DeviceFlow
 from gateway.auth.service import IdentityService
 from gateway.core.ids import LinkId
-from gateway.httpd import routes_admin, routes_device, routes_identity, routes_sessions
+from gateway.httpd import routes_admin, routes_device, routes_identity, routes_policy, routes_sessions
 from gateway.httpd.context import CONFIG, DEVICE, HUB, IDENTITY, LINKS, LIVE_STREAMS, POLICY, HttpConfig
 from gateway.httpd.middleware import (
     csrf_middleware,
@@ -43,7 +43,13 @@ VENDOR_FILES = {
     "asciinema-player/asciinema-player.min.js": "asciinema-player/dist/bundle/asciinema-player.min.js",
     "asciinema-player/asciinema-player.css": "asciinema-player/dist/bundle/asciinema-player.css",
 }
-API_TABLES = [routes_identity.routes, routes_admin.routes, routes_device.routes, routes_sessions.routes]
+API_TABLES = [
+    routes_identity.routes,
+    routes_admin.routes,
+    routes_device.routes,
+    routes_sessions.routes,
+    routes_policy.routes,
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,3 +102,28 @@ class Resize:
 
 
 Action = RequestMode | SubmitLine | Key | ToolCall | Resize
+
+
+def action_from(
+    *,
+    mode: Mode | None,
+    request: bool,
+    key: str | None,
+    tool: str | None,
+    text: str | None,
+    tool_input: Mapping[str, object] | None,
+    assistant: str | None,
+) -> Action:
+    """The action an explain request describes (CLI flags or the admin page's explain box).
+
+    Raises ValueError with a message fit for the person asking.
+    """
+    if tool:
+        return ToolCall(assistant=assistant or "any", tool=tool, input=dict(tool_input or {}))
+    if key:
+        return Key(KeyClass(key))
+    if request or text is None:
+        if mode is None:
+            raise ValueError("give a mode to explain a mode request, or an input, a tool or a key")
+        return RequestMode(mode)
+    return SubmitLine(text)

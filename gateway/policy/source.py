@@ -24,3 +24,13 @@ class PolicySource(Protocol):
     @property
     def last_error(self) -> str | None:
         """Why the latest attempt to load a new version was refused (the old one stays)."""
+
+    @property
+    def editable(self) -> bool:
+        """Whether ``submit`` can write a new version (a policy file is configured)."""
+
+    def versions(self) -> list[tuple[str, str]]:
+        """(name, text) of every version kept, oldest first."""
+
+    async def submit(self, text: str, *, who: str) -> LoadedPolicy:
+        """Validate, save and put in force; ``PolicyError`` when invalid."""
