@@ -42,6 +42,7 @@ from gateway.policy_watch import PolicyWatcher
 from gateway.recording.recorder import RecorderFactory
 from gateway.sessions.admission import actor_of, admit
 from gateway.sessions.broker import BrokerConfig
+from gateway.sessions.gate import PolicyGate
 from gateway.sessions.hub import Hub
 from gateway.sessions.state import Limits
 from gateway.settings import Settings
@@ -222,6 +223,7 @@ class Runtime:
 def session_limits(settings: Settings) -> Limits:
     s = settings.sessions
     return Limits(
+        grantable_modes=frozenset({Mode.VIEW_ONLY, Mode.APPROVED_EXECUTION}),
         idle_timeout_s=s.idle_timeout_s,
         max_duration_s=s.max_duration_s,
         participant_idle_timeout_s=s.participant_idle_timeout_s,
@@ -251,7 +253,9 @@ async def running_gateway(
         device = DeviceFlow(svc.store, svc.store, svc.clock, ca, settings.ssh.cert_valid_s)
         recorders = RecorderFactory(settings.recordings_dir)
         async with Hub(
-            recorders=recorders, audit=svc.store, config=BrokerConfig(limits=session_limits(settings))
+            recorders=recorders,
+            audit=svc.store,
+            config=BrokerConfig(limits=session_limits(settings), gate=PolicyGate(policy)),
         ) as hub:
 
             async def link_url_for(session_id: SessionId, owner: User, mode: str) -> str:

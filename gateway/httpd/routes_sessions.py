@@ -43,8 +43,8 @@ MODE_FACTORS: dict[Mode, tuple[FactorKind, ...]] = {
     Mode.APPROVED_EXECUTION: (FactorKind.PASSKEY,),
     Mode.PRIVILEGED: (FactorKind.PASSKEY,),
 }
-# Modes a link can carry today: view-only until the policy engine decides the others.
-LINKABLE_MODES = frozenset({Mode.VIEW_ONLY})
+# Modes a link can carry today (privileged needs the grant flow of approvals).
+LINKABLE_MODES = frozenset({Mode.VIEW_ONLY, Mode.APPROVED_EXECUTION})
 
 
 def session_json(info: SessionInfo) -> dict[str, Any]:
@@ -147,7 +147,8 @@ async def post_link(request: web.Request) -> web.StreamResponse:
     info = _owned(request, who, request.match_info["session_id"])
     if body.mode not in LINKABLE_MODES:
         raise Forbidden(
-            f"links for {body.mode} are not available yet: only view_only", code="mode_unavailable"
+            f"links for {body.mode} are not available yet: view_only or approved_execution",
+            code="mode_unavailable",
         )
     await request.app[IDENTITY].require_fresh(who)
     for_user: UserId | None = None
@@ -282,7 +283,14 @@ async def participant_ws(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     resume = await ws_relay.read_hello(ws)
     try:
-        stream = await hub.attach(link.session_id, who.user.id, who.user.name, link.mode, resume)
+        stream = await hub.attach(
+            link.session_id,
+            who.user.id,
+            who.user.name,
+            link.mode,
+            resume,
+            actor=actor_of(who.user, who.login),
+        )
     except GatewayError as exc:
         reason = "the session has ended" if isinstance(exc, NotFound) else exc.message
         await ws.send_str(json.dumps({"t": "closed", "reason": reason}))

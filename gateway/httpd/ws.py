@@ -3,7 +3,8 @@
 Wire (docs/protocol.md):
 - server → browser, binary: ``seq:u64be`` + terminal bytes (``seq`` = offset of the first byte);
   text: JSON control ``{"t": "hello"|"participants"|"resize"|"refused"|"lost"|"closed"|"error", ...}``.
-- browser → server, text: ``{"t": "in", "d": str}``, ``{"t": "resize", "cols", "rows"}``,
+- browser → server, text: ``{"t": "in", "d": str}`` (keys), ``{"t": "submit", "text": str}`` (the
+  composer of approved execution: one action), ``{"t": "resize", "cols", "rows"}``,
   ``{"t": "ping"}``; binary: raw input bytes. The first browser message may be
   ``{"t": "hello", "v": 1, "resume_from": int|null}``; the stream is attached after it.
 
@@ -83,6 +84,12 @@ async def _pump_in(ws: web.WebSocketResponse, stream: ParticipantStream) -> None
                     raise ValueError("in.d must be a string")
                 stream.touch()
                 await stream.send_input(data.encode())
+            elif kind == "submit":
+                text = m.get("text")
+                if not isinstance(text, str):
+                    raise ValueError("submit.text must be a string")
+                stream.touch()
+                await stream.submit(text)
             elif kind == "resize":
                 cols, rows = m.get("cols"), m.get("rows")
                 if not isinstance(cols, int) or not isinstance(rows, int):

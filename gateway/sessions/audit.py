@@ -83,6 +83,23 @@ class SessionAudit:
         }
         self.emit(AuditType.INPUT_REFUSED, actor=stream.user_id, outcome="fail", detail=detail)
 
+    def decision(
+        self, stream: Stream, kind: str, *, state: str, rule: str, policy_version: str, reason: str
+    ) -> None:
+        """A policy decision on a participant's action (never the typed text itself)."""
+        detail: Detail = {
+            "participant": stream.participant_id,
+            "kind": kind,
+            "state": state,
+            "rule": rule,
+            "policy_version": policy_version,
+            "reason": reason[:200],
+        }
+        outcome: Literal["ok", "fail", "info"] = (
+            "ok" if state in ("allowed", "approved") else "fail" if state == "denied" else "info"
+        )
+        self.emit("policy.decision", actor=stream.user_id, outcome=outcome, detail=detail)
+
     def ended(self, reason: str, output_bytes: int, refusals: int) -> None:
         detail: Detail = {"reason": reason, "output_bytes": output_bytes, "refusals": refusals}
         self.emit(AuditType.SESSION_ENDED, detail=detail)

@@ -48,6 +48,7 @@ from gateway.core.clock import Clock
 from gateway.core.errors import GatewayError, NotFound
 from gateway.core.ids import SessionId, UserId, new_id
 from gateway.core.modes import Mode
+from gateway.policy import Action, Actor, Allow, Key, Review, SubmitLine
 from gateway.sessions.audit import AuditSink, SessionAudit
 from gateway.sessions.events import (
     Attach,
@@ -60,26 +61,34 @@ from gateway.sessions.events import (
     Detach,
     EndRequest,
     Event,
+    HeldDecided,
     LinkEvent,
     ParticipantInput,
     ParticipantResize,
+    ParticipantSubmit,
     ParticipantTouch,
     RecordingFailed,
     Tick,
 )
+from gateway.sessions.gate import Judgement, PolicyGate
+from gateway.sessions.keys import classify
 from gateway.sessions.link import ConnectorLink, hash_token
 from gateway.sessions.ports import (
+    ApprovalPort,
+    HeldAction,
     JsonValue,
     ParticipantId,
     SessionInfo,
     SessionMeta,
     SessionRecorder,
     Uplink,
+    action_digest,
 )
 from gateway.sessions.scrollback import SCROLLBACK_BYTES, Scrollback
 from gateway.sessions.state import (
     EndReason,
     Forward,
+    Judge,
     LeaveReason,
     Limits,
     ParticipantExpired,
@@ -105,6 +114,9 @@ class BrokerConfig:
     limits: Limits = field(default_factory=Limits)
     scrollback_bytes: int = SCROLLBACK_BYTES
     participant_lag_bytes: int = PARTICIPANT_LAG_BYTES
+    # Approved execution: the policy gate judges keys and lines; held lines go to approvals.
+    gate: PolicyGate | None = None
+    approvals: ApprovalPort | None = None
 
 
 class Broker:
@@ -126,6 +138,7 @@ class Broker:
         self._config = config or BrokerConfig()
         self._clock = clock
         self._audit = SessionAudit(audit, wall_clock, session_id)
+        self._wall = wall_clock
         self._recorder = recorder
         self._uplink: Uplink | None = uplink
         self._token = resume_token
@@ -133,6 +146,8 @@ class Broker:
         self._state = SessionState(session_id, meta, created_at=clock.now(), limits=self._config.limits)
         self._ring = Scrollback(self._config.scrollback_bytes)
         self._streams: dict[ParticipantId, Stream] = {}
+        self._held: dict[str, tuple[ParticipantId, HeldAction]] = {}
+        self._action_seq = 0
         self._inbox: deque[Event] = deque()
         self._wakeup = asyncio.Event()
         self._inbox_bytes = 0
@@ -243,9 +258,16 @@ class Broker:
                 return
 
     async def attach(
-        self, user_id: UserId, user_name: str, mode: Mode, resume_from: int | None = None
+        self,
+        user_id: UserId,
+        user_name: str,
+        mode: Mode,
+        resume_from: int | None = None,
+        *,
+        actor: Actor | None = None,
     ) -> Stream:
         stream = Stream(
+            actor=actor,
             session_id=self.session_id,
             participant_id=ParticipantId(new_id("par")),
             user_id=user_id,
@@ -346,6 +368,11 @@ class Broker:
             case ParticipantInput(stream, data):
                 stream.action_done()
                 self._on_input(stream, data, now)
+            case ParticipantSubmit(stream, text):
+                stream.action_done()
+                self._on_submit(stream, text, now)
+            case HeldDecided(action_id, approved, reason):
+                self._on_held_decided(action_id, approved, reason)
             case ParticipantResize(stream, cols, rows):
                 stream.action_done()
                 verdict = self._state.participant_resize(stream.participant_id, cols, rows, now)
@@ -430,17 +457,173 @@ class Broker:
         self._recorder.marker(f"leave {stream.name}: {reason}")
         self._audit.left(stream, reason)
 
+    def _forward(self, data: bytes) -> None:
+        uplink = self._uplink
+        if uplink is None or self._recorder.failed:
+            return
+        self._recorder.input(data)  # recorded before it reaches the PTY
+        try:
+            uplink.send_input(data)
+        except Exception:
+            log.exception("session %s: uplink refused input", self.session_id)
+
     def _on_input(self, stream: Stream, data: bytes, now: float) -> None:
         verdict = self._state.participant_input(stream.participant_id, now)
-        uplink = self._uplink
-        if isinstance(verdict, Forward) and uplink is not None:
-            self._recorder.input(data)  # recorded before it reaches the PTY
-            try:
-                uplink.send_input(data)
-            except Exception:
-                log.exception("session %s: uplink refused input", self.session_id)
+        if isinstance(verdict, Forward) and self._uplink is not None:
+            self._forward(data)
+        elif isinstance(verdict, Judge):
+            for key_class, key in classify(data):
+                judgement = self._judge(stream, Key(key_class), now)
+                if judgement is None or not isinstance(judgement.decision, Allow):
+                    self._verdict(stream, "key", key_class.value, judgement, "denied")
+                    continue
+                self._forward(key)
         elif isinstance(verdict, Refused):
             self._refused(stream, verdict, "input")
+
+    def _judge(self, stream: Stream, action: Action, now: float) -> Judgement | None:
+        """The policy's answer, or None (fail closed) when there is no gate or no actor."""
+        gate, actor = self._config.gate, stream.actor
+        if gate is None or actor is None:
+            return None
+        try:
+            return gate.judge(
+                actor,
+                meta=self.meta,
+                session_id=self.session_id,
+                remote=len(self._streams),
+                mode=stream.mode,
+                action=action,
+                now=self._wall.now(),
+            )
+        except Exception:
+            log.exception("session %s: policy failed; denying", self.session_id)
+            return None
+
+    def _verdict(
+        self,
+        stream: Stream,
+        kind: str,
+        text: str,
+        judgement: Judgement | None,
+        state: str,
+        **extra: JsonValue,
+    ) -> None:
+        d = judgement.decision if judgement else None
+        rule = d.rule if d is not None else "no-policy"
+        reason = getattr(d, "reason", "") or ("no policy gate: denied" if d is None else "")
+        version = judgement.policy_version if judgement else ""
+        self._send(
+            stream,
+            {
+                "t": "verdict",
+                "kind": kind,
+                "state": state,
+                "rule": rule,
+                "reason": reason,
+                "text": text[:200],
+                **extra,
+            },
+        )
+        self._recorder.marker(f"{state} {kind} from {stream.name}: rule {rule} (policy {version})")
+        self._audit.decision(stream, kind, state=state, rule=rule, policy_version=version, reason=reason)
+
+    def _on_submit(self, stream: Stream, text: str, now: float) -> None:
+        verdict = self._state.participant_input(stream.participant_id, now)
+        if isinstance(verdict, Refused):
+            self._refused(stream, verdict, "input")
+            return
+        if isinstance(verdict, Forward):  # privileged: a composed line is just typed
+            self._forward(text.replace("\n", "\r").encode() + b"\r")
+            return
+        judgement = self._judge(stream, SubmitLine(text), now)
+        d = judgement.decision if judgement else None
+        if isinstance(d, Allow):
+            self._verdict(stream, "line", text, judgement, "allowed")
+            self._forward(text.replace("\n", "\r").encode() + b"\r")
+        elif isinstance(d, Review) and self._config.approvals is not None and judgement is not None:
+            self._hold(stream, text, d, judgement.policy_version)
+        else:
+            self._verdict(stream, "line", text, judgement, "denied")
+
+    def _hold(self, stream: Stream, text: str, review: Review, version: str) -> None:
+        assert self._config.approvals is not None
+        self._action_seq += 1
+        seq = self._action_seq
+        digest = action_digest(self.session_id, seq, stream.user_id, "line", text)
+        action = HeldAction(
+            action_id=new_id("act"),
+            session_id=self.session_id,
+            seq=seq,
+            requester_id=stream.user_id,
+            requester_name=stream.name,
+            owner_id=self.meta.owner_id,
+            kind="line",
+            text=text,
+            rule=review.rule,
+            reason=review.reason,
+            approver_users=tuple(review.approvers.users),
+            approver_groups=tuple(review.approvers.groups),
+            approver_roles=tuple(r.value for r in review.approvers.roles),
+            approver_owner=review.approvers.owner,
+            quorum=review.quorum,
+            allow_self_approval=review.allow_self_approval,
+            timeout_s=float(review.timeout_s),
+            created_at=self._wall.now(),
+            policy_version=version,
+            digest=digest,
+        )
+        self._held[action.action_id] = (stream.participant_id, action)
+        self._send(
+            stream,
+            {
+                "t": "verdict",
+                "kind": "line",
+                "state": "held",
+                "rule": review.rule,
+                "reason": review.reason,
+                "text": text[:200],
+                "action_id": action.action_id,
+                "seq": seq,
+                "timeout_s": review.timeout_s,
+            },
+        )
+        self._recorder.marker(
+            f"approval requested #{seq} by {stream.name}: rule {review.rule} (policy {version})"
+        )
+        self._audit.decision(
+            stream, "line", state="held", rule=review.rule, policy_version=version, reason=review.reason
+        )
+
+        def decided(aid: str, ok: bool, why: str) -> None:
+            self.post(HeldDecided(aid, ok, why))
+
+        self._config.approvals.hold(action, decided)
+
+    def _on_held_decided(self, action_id: str, approved: bool, reason: str) -> None:
+        entry = self._held.pop(action_id, None)
+        if entry is None:
+            return
+        pid, action = entry
+        state = "approved" if approved else "denied"
+        self._recorder.marker(f"{state} #{action.seq} ({reason})")
+        stream = self._streams.get(pid)
+        if stream is not None:
+            self._send(
+                stream,
+                {
+                    "t": "verdict",
+                    "kind": "line",
+                    "state": state,
+                    "rule": action.rule,
+                    "reason": reason,
+                    "text": action.text[:200],
+                    "action_id": action_id,
+                    "seq": action.seq,
+                },
+            )
+        if approved and self._state.live:
+            self._forward(action.text.replace("\n", "\r").encode() + b"\r")
 
     def _refused(self, stream: Stream, verdict: Refused, what: str) -> None:
         if not verdict.audit:
@@ -474,6 +657,11 @@ class Broker:
         for stream in self._streams.values():
             stream.finish(reason, drain=True)
         self._streams.clear()
+        approvals = self._config.approvals
+        for action_id in list(self._held):
+            self._held.pop(action_id)
+            if approvals is not None:
+                approvals.cancel(action_id, f"session ended: {reason}")
         if self._uplink is not None:
             try:
                 self._uplink.send_end(reason)

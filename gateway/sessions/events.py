@@ -74,6 +74,23 @@ class ParticipantInput:
 
 
 @dataclass(frozen=True, slots=True)
+class ParticipantSubmit:
+    """A composed text from the composer (approved execution): one action, however many lines."""
+
+    stream: Stream
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class HeldDecided:
+    """An approver (or the timeout) decided a held action."""
+
+    action_id: str
+    approved: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ParticipantResize:
     stream: Stream
     cols: int
@@ -104,4 +121,6 @@ LinkEvent = ConnectorOutput | ConnectorResize | ConnectorExit | ConnectorStop | 
 """What a connector link posts (a resume is posted by the broker itself)."""
 ConnectorEvent = LinkEvent | ConnectorResumed
 ParticipantEvent = Attach | Detach | ParticipantInput | ParticipantResize | ParticipantTouch
-Event = ConnectorEvent | ParticipantEvent | Tick | EndRequest | RecordingFailed
+Event = (
+    ConnectorEvent | ParticipantEvent | ParticipantSubmit | HeldDecided | Tick | EndRequest | RecordingFailed
+)

@@ -30,6 +30,7 @@ from gateway.core.ids import SessionId, UserId, new_id
 from gateway.core.models import AuditEvent
 from gateway.core.modes import Mode
 from gateway.core.ports import AuditLog
+from gateway.policy import Actor
 from gateway.sessions.audit import AUDIT_RECORDING_FAILED, AUDIT_RESUME_REFUSED
 from gateway.sessions.broker import Broker, BrokerConfig
 from gateway.sessions.ports import (
@@ -253,9 +254,11 @@ class Hub:
         user_name: str,
         mode: Mode,
         resume_from: int | None = None,
+        *,
+        actor: Actor | None = None,
     ) -> ParticipantStream:
         self._require_running()
-        return await self.broker(session_id).attach(user_id, user_name, mode, resume_from)
+        return await self.broker(session_id).attach(user_id, user_name, mode, resume_from, actor=actor)
 
     async def end(self, session_id: SessionId, reason: str) -> None:
         broker = self.broker(session_id)

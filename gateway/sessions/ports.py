@@ -6,6 +6,8 @@ input) and receive frames through bounded queues.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NewType, Protocol, TypeAlias
@@ -13,6 +15,7 @@ from typing import NewType, Protocol, TypeAlias
 from gateway.core.errors import Conflict
 from gateway.core.ids import SessionId, UserId
 from gateway.core.modes import Mode
+from gateway.policy import Actor
 
 ParticipantId = NewType("ParticipantId", str)
 
@@ -157,6 +160,9 @@ class ParticipantStream(Protocol):
     async def resize(self, cols: int, rows: int) -> None:
         """Report the participant's terminal size (refused and counted for view_only)."""
 
+    async def submit(self, text: str) -> None:
+        """A composed text: one action that policy allows, denies or holds (approved execution)."""
+
     def touch(self) -> None:
         """The person is active (keeps the participant idle timer from expiring)."""
 
@@ -199,8 +205,13 @@ class ParticipantHub(Protocol):
         user_name: str,
         mode: Mode,
         resume_from: int | None = None,
+        *,
+        actor: Actor | None = None,
     ) -> ParticipantStream:
         """Join after the adapter checked the link, the login and policy.
+
+        ``actor`` (the user's role, groups, factor state) is what the policy gate judges the
+        participant's actions with; approved execution needs it.
 
         ``NotFound`` if the session is not live, ``Forbidden`` if ``mode`` cannot be granted.
         """
@@ -253,3 +264,60 @@ class RecorderFactory(Protocol):
     async def __call__(
         self, session_id: SessionId, meta: SessionMeta, on_failure: Callable[[str], None]
     ) -> SessionRecorder: ...
+
+
+# --- approvals: held actions (approved execution, privileged requests, tool calls) ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeldAction:
+    """An action policy sent to review: the exact thing an approver signs.
+
+    ``digest`` is the SHA-256 (hex) of the canonical JSON of (session_id, seq, requester_id, kind,
+    text): the WebAuthn challenge of an approval is derived from it, so the signature proves
+    who approved exactly what.
+    """
+
+    action_id: str
+    session_id: SessionId
+    seq: int  # the session's action sequence number
+    requester_id: UserId
+    requester_name: str
+    owner_id: UserId
+    kind: str  # "line" | "key" | "privileged" | "tool"
+    text: str  # the exact submitted text (or key name, or tool call JSON)
+    rule: str
+    reason: str
+    approver_users: tuple[str, ...]
+    approver_groups: tuple[str, ...]
+    approver_roles: tuple[str, ...]
+    approver_owner: bool
+    quorum: int
+    allow_self_approval: bool
+    timeout_s: float
+    created_at: float  # wall clock
+    policy_version: str
+    digest: str
+
+
+def action_digest(session_id: str, seq: int, requester_id: str, kind: str, text: str) -> str:
+    """SHA-256 (hex) of the canonical JSON of what is approved: an approval signs exactly this."""
+    canonical = json.dumps(
+        {"session_id": session_id, "seq": seq, "requester": requester_id, "kind": kind, "text": text},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    )  # fmt: skip
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+Decided = Callable[[str, bool, str], None]
+"""``(action_id, approved, reason)``: called once per held action (approval, denial or timeout)."""
+
+
+class ApprovalPort(Protocol):
+    """Where the broker sends actions policy holds for review (implemented by the approvals service)."""
+
+    def hold(self, action: HeldAction, on_decided: Decided) -> None:
+        """Queue for approvers; ``on_decided`` is called once, from the event loop, never re-entrantly."""
+
+    def cancel(self, action_id: str, reason: str) -> None:
+        """The session ended or the requester left: deny what is still pending."""

@@ -20,14 +20,14 @@ every later action is refused. It ends by:
     admin or CLI                            any reason text (``end``)
 
 Participants join in a mode. Only the modes in ``Limits.grantable_modes`` may be granted
-(this issue: ``view_only``). Every participant action goes through one gate:
+(``view_only`` unless the gateway runs a policy gate). Every participant action goes through one gate:
 
     participant_input   view_only            -> Refused(VIEW_ONLY)
-                        approved_execution   -> Refused(APPROVAL_UNAVAILABLE)  (no policy yet:
-                                                fail closed)
                         recording failed     -> Refused(RECORDING_FAILED)
                         connector offline    -> Refused(CONNECTOR_OFFLINE)
-                        otherwise            -> Forward (counts as session activity)
+                        approved_execution   -> Judge (the broker asks policy about each key
+                                                and composed line; fail closed)
+                        privileged           -> Forward (counts as session activity)
     participant_resize  view_only            -> Refused(VIEW_ONLY)
                         bad size             -> Refused(BAD_SIZE)
                         otherwise            -> Ignored (the owner's terminal sets the size)
@@ -134,7 +134,12 @@ class Refused:
     unaudited: int = 0
 
 
-InputVerdict = Forward | Refused
+@dataclass(frozen=True, slots=True)
+class Judge:
+    """Approved execution: policy decides each key or composed line before anything is forwarded."""
+
+
+InputVerdict = Forward | Judge | Refused
 ResizeVerdict = Ignored | Refused
 
 
@@ -272,13 +277,13 @@ class SessionState:
         p.last_active = now
         if p.mode is Mode.VIEW_ONLY:
             return self._refuse(p, RefusalReason.VIEW_ONLY, now)
-        if p.mode is Mode.APPROVED_EXECUTION:
-            return self._refuse(p, RefusalReason.APPROVAL_UNAVAILABLE, now)
         if self.recording_failed:
             return self._refuse(p, RefusalReason.RECORDING_FAILED, now)
         if not self.connector_online:
             return self._refuse(p, RefusalReason.CONNECTOR_OFFLINE, now)
         self.last_activity = now
+        if p.mode is Mode.APPROVED_EXECUTION:
+            return Judge()
         return Forward()
 
     def participant_resize(self, pid: ParticipantId, cols: int, rows: int, now: float) -> ResizeVerdict:

@@ -24,11 +24,13 @@ from collections.abc import Callable
 from gateway.core.errors import PayloadTooLarge
 from gateway.core.ids import SessionId, UserId
 from gateway.core.modes import Mode
+from gateway.policy import Actor
 from gateway.sessions.events import (
     Detach,
     Event,
     ParticipantInput,
     ParticipantResize,
+    ParticipantSubmit,
     ParticipantTouch,
 )
 from gateway.sessions.ports import Control, Frame, JsonValue, Output, ParticipantId, StreamClosed
@@ -45,6 +47,7 @@ class Stream:
     """One participant's attachment; implements ``ports.ParticipantStream``."""
 
     __slots__ = (
+        "_actor",
         "_base",
         "_controls",
         "_cursor",
@@ -73,7 +76,9 @@ class Stream:
         mode: Mode,
         ring: Scrollback,
         post: Callable[[Event], bool],
+        actor: Actor | None = None,
     ) -> None:
+        self._actor = actor
         self._session_id = session_id
         self._participant_id = participant_id
         self._user_id = user_id
@@ -142,6 +147,17 @@ class Stream:
 
     async def resize(self, cols: int, rows: int) -> None:
         await self._act(ParticipantResize(self, cols, rows))
+
+    async def submit(self, text: str) -> None:
+        """A composed text (approved execution): policy decides it as one action."""
+        if len(text.encode()) > MAX_INPUT_BYTES:
+            raise PayloadTooLarge(f"input over {MAX_INPUT_BYTES} bytes")
+        await self._act(ParticipantSubmit(self, text))
+
+    @property
+    def actor(self) -> Actor | None:
+        """Who this participant is to policy (role, groups, factor state at join)."""
+        return self._actor
 
     def touch(self) -> None:
         # Idempotent: when the participant already has actions in flight, one more is pointless.

@@ -22,7 +22,11 @@ from gateway.httpd.server import HttpServices, make_app
 from gateway.links.service import LinkService
 from gateway.policy_watch import PolicyWatcher
 from gateway.recording.recorder import RecorderFactory
+from gateway.core.modes import Mode
+from gateway.sessions.broker import BrokerConfig
+from gateway.sessions.gate import PolicyGate
 from gateway.sessions.hub import Hub
+from gateway.sessions.state import Limits
 from gateway.settings import Settings, load_settings
 from gateway.store.embedded import EmbeddedStore
 from tests.fixtures.soft_authenticator import SoftAuthenticator
@@ -92,8 +96,10 @@ class Gateway:
         for b in self.browsers:
             await b.client.close()
 
-    async def enrol_passkey(self, name: str, role: Role = Role.MEMBER) -> tuple[Api, SoftAuthenticator]:
-        _, url = await self.identity.add_user(name, role)
+    async def enrol_passkey(
+        self, name: str, role: Role = Role.MEMBER, groups: tuple[str, ...] = ()
+    ) -> tuple[Api, SoftAuthenticator]:
+        _, url = await self.identity.add_user(name, role, groups)
         api = self.api()
         status, _ = await api.post("/api/enrol/start", {"token": url.split("#token=")[1]})
         assert status == 200
@@ -139,7 +145,9 @@ async def gateway(
         file=None, shipped=getattr(request, "param", "demo"), data_dir=tmp_path, audit=store, clock=clock
     )
     await policy.load()
-    async with Hub(recorders=RecorderFactory(tmp_path / "recordings"), audit=store) as hub:
+    limits = Limits(grantable_modes=frozenset({Mode.VIEW_ONLY, Mode.APPROVED_EXECUTION}))
+    config = BrokerConfig(limits=limits, gate=PolicyGate(policy))
+    async with Hub(recorders=RecorderFactory(tmp_path / "recordings"), audit=store, config=config) as hub:
         services = HttpServices(
             identity=identity,
             links=LinkService(store, clock, ORIGIN),

@@ -14,6 +14,7 @@ from gateway.sessions.state import (
     EndReason,
     Forward,
     Ignored,
+    Judge,
     Limits,
     OutputAccepted,
     ParticipantExpired,
@@ -59,7 +60,7 @@ class GateRow:
     recording_failed: bool = False
     ended: bool = False
     attached: bool = True
-    expected: type[Forward] | RefusalReason = Forward
+    expected: type[Forward] | type[Judge] | RefusalReason = Forward
 
 
 GATE = [
@@ -77,9 +78,15 @@ GATE = [
         expected=RefusalReason.VIEW_ONLY,
     ),
     GateRow(
-        "approved_execution fails closed without policy",
+        "approved_execution asks policy (the broker judges each key and line)",
         Mode.APPROVED_EXECUTION,
-        expected=RefusalReason.APPROVAL_UNAVAILABLE,
+        expected=Judge,
+    ),
+    GateRow(
+        "approved_execution refused when the recording failed, before policy",
+        Mode.APPROVED_EXECUTION,
+        recording_failed=True,
+        expected=RefusalReason.RECORDING_FAILED,
     ),
     GateRow("privileged is forwarded", Mode.PRIVILEGED, expected=Forward),
     GateRow(
@@ -112,6 +119,8 @@ def test_input_gate(row: GateRow) -> None:
     verdict = s.participant_input(pid, T0 + 1)
     if row.expected is Forward:
         assert verdict == Forward()
+    elif row.expected is Judge:
+        assert verdict == Judge()
     else:
         assert isinstance(verdict, Refused)
         assert verdict.reason is row.expected

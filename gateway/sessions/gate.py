@@ -1,0 +1,48 @@
+"""The input gate of approved execution: asks the policy in force about one participant action.
+
+The broker calls it synchronously (policy is pure and fast); the answer carries the policy
+version, recorded with every decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.core.ids import SessionId, UserId
+from gateway.core.modes import Mode
+from gateway.policy import Action, Actor, Decision, SessionFacts, decide
+from gateway.policy.source import PolicySource
+from gateway.sessions.ports import SessionMeta
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    decision: Decision
+    policy_version: str
+
+
+class PolicyGate:
+    def __init__(self, source: PolicySource) -> None:
+        self._source = source
+
+    def judge(
+        self,
+        actor: Actor,
+        *,
+        meta: SessionMeta,
+        session_id: str,
+        remote: int,
+        mode: Mode,
+        action: Action,
+        now: float,
+    ) -> Judgement:
+        loaded = self._source.current()
+        facts = SessionFacts(
+            id=SessionId(session_id),
+            owner_id=UserId(meta.owner_id),
+            owner_name=meta.owner_name,
+            host=meta.host,
+            labels=dict(meta.labels),
+            remote_participants=remote,
+        )
+        return Judgement(decide(loaded.policy, actor, facts, mode, action, now=now), loaded.version)
