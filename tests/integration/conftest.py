@@ -18,11 +18,11 @@ from gateway.auth.service import IdentityService
 from gateway.auth.ssh_ca import SshCertificateAuthority
 from gateway.core.clock import FixedClock
 from gateway.core.models import Role
+from gateway.core.modes import Mode
 from gateway.httpd.server import HttpServices, make_app
 from gateway.links.service import LinkService
 from gateway.policy_watch import PolicyWatcher
 from gateway.recording.recorder import RecorderFactory
-from gateway.core.modes import Mode
 from gateway.sessions.broker import BrokerConfig
 from gateway.sessions.gate import PolicyGate
 from gateway.sessions.hub import Hub

@@ -7,14 +7,15 @@ import pytest
 from gateway.policy import KeyClass
 from gateway.sessions.keys import classify
 
-I, N, C, M, R = KeyClass.INTERRUPT, KeyClass.NAVIGATION, KeyClass.CONFIRM, KeyClass.MODE_SWITCH, KeyClass.RAW
+INT, N, C = KeyClass.INTERRUPT, KeyClass.NAVIGATION, KeyClass.CONFIRM
+M, R = KeyClass.MODE_SWITCH, KeyClass.RAW
 
 
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        pytest.param(b"\x03", [(I, b"\x03")], id="ctrl-c"),
-        pytest.param(b"\x1b", [(I, b"\x1b")], id="lone-esc"),
+        pytest.param(b"\x03", [(INT, b"\x03")], id="ctrl-c"),
+        pytest.param(b"\x1b", [(INT, b"\x1b")], id="lone-esc"),
         pytest.param(b"\x1b[A", [(N, b"\x1b[A")], id="arrow-up-csi"),
         pytest.param(b"\x1bOB", [(N, b"\x1bOB")], id="arrow-down-ss3"),
         pytest.param(b"\t", [(N, b"\t")], id="tab"),
@@ -31,7 +32,7 @@ I, N, C, M, R = KeyClass.INTERRUPT, KeyClass.NAVIGATION, KeyClass.CONFIRM, KeyCl
         ),
         pytest.param(b"\x1b]52;c;aGk=\x07", [(R, b"\x1b]"), (R, b"52;c;aGk=\x07")], id="osc-is-not-a-key"),
         pytest.param(b"\x1bx", [(R, b"\x1bx")], id="alt-x-is-raw"),
-        pytest.param(b"a\x03b", [(R, b"a"), (I, b"\x03"), (R, b"b")], id="interrupt-inside-text"),
+        pytest.param(b"a\x03b", [(R, b"a"), (INT, b"\x03"), (R, b"b")], id="interrupt-inside-text"),
         pytest.param(b"\x1b[1;5C", [(R, b"\x1b[1;5C")], id="ctrl-arrow-unknown-is-raw"),
     ],
 )
