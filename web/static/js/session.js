@@ -58,6 +58,7 @@ const state = {
   lostBytes: 0,
   refusals: 0,
   errors: 0,
+  verdicts: [], // decisions on this participant's actions (approved execution)
 };
 
 const idleTimer = new Countdown();
@@ -112,6 +113,8 @@ function setMode(mode) {
   }
   hint.hidden = false;
   if (term) term.options.disableStdin = mode === "view_only";
+  const composer = document.querySelector("#composer-box");
+  if (composer) composer.hidden = mode !== "approved_execution";
 }
 
 function setSessionFacts({ owner, host, command }) {
@@ -432,6 +435,9 @@ function onControl(text) {
         setConn("Your connection fell behind the session. Catching up…", "connecting");
       }
       break;
+    case "verdict":
+      onVerdict(m);
+      break;
     case "error":
       state.errors += 1;
       flash(`The gateway did not accept a message: ${m.message || "malformed"}`);
@@ -439,6 +445,56 @@ function onControl(text) {
     default:
       break; // pong and anything newer
   }
+}
+
+const VERDICT_TEXT = {
+  allowed: "allowed: sent to the terminal",
+  denied: "denied",
+  held: "held for approval",
+  approved: "approved: sent to the terminal",
+};
+
+/** A decision on one of this participant's actions: keep one line per action, updated in place. */
+function onVerdict(m) {
+  state.verdicts.push(m);
+  const list = document.querySelector("#verdicts");
+  if (!list) return;
+  const key = m.action_id || `v${state.verdicts.length}`;
+  let item = list.querySelector(`li[data-action="${CSS.escape(key)}"]`);
+  if (!item) {
+    item = el("li", { dataset: { action: key } });
+    list.prepend(item);
+  }
+  item.dataset.state = m.state;
+  const what = m.kind === "key" ? `key (${m.text})` : m.text;
+  const why = m.reason ? ` — ${m.reason}` : "";
+  item.replaceChildren(
+    el("code", {}, what),
+    " ",
+    el("span", { class: `badge verdict-${m.state}` }, VERDICT_TEXT[m.state] || m.state),
+    el("span", { class: "muted" }, ` rule ${m.rule}${why}`),
+  );
+  if (m.state === "denied" && m.kind === "key") flash(`Key not sent: ${m.reason || "denied by policy"}.`);
+}
+
+function setupComposer() {
+  const box = document.querySelector("#composer-box");
+  const form = document.querySelector("#composer");
+  const input = document.querySelector("#composer-text");
+  if (!box || !form || !input) return;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.replace(/\r?\n$/, "");
+    if (!text) return;
+    if (sendFrame(JSON.stringify({ t: "submit", text }))) input.value = "";
+    else flash("Not connected: your command was not sent.");
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
 }
 
 function onHello(m) {
@@ -655,6 +711,7 @@ if (me) {
   if (!state.final) {
     const check = await checkParticipation();
     if (check !== "final" && setupTerminal()) {
+      setupComposer();
       setInterval(renderTimers, 1000);
       // Timers and participants stay right even if a control message was missed; errors here
       // are left to the socket (it carries the reason when the session ends).
