@@ -20,6 +20,7 @@ from typing import Literal
 import asyncssh
 from aiohttp import web
 
+from gateway.auth.action_signing import ActionSigner
 from gateway.auth.ceremony import RelyingParty
 from gateway.auth.device import DeviceFlow
 from gateway.auth.lockout import LockoutPolicy
@@ -41,6 +42,7 @@ from gateway.policy import Allow, PolicyError, shipped_policy_text
 from gateway.policy_watch import PolicyWatcher
 from gateway.recording.recorder import RecorderFactory
 from gateway.sessions.admission import actor_of, admit
+from gateway.sessions.approvals import ApprovalService
 from gateway.sessions.broker import BrokerConfig
 from gateway.sessions.gate import PolicyGate
 from gateway.sessions.hub import Hub
@@ -252,10 +254,14 @@ async def running_gateway(
             raise BadRequest(f"the policy is not valid, not starting:\n{exc.message}") from exc
         device = DeviceFlow(svc.store, svc.store, svc.clock, ca, settings.ssh.cert_valid_s)
         recorders = RecorderFactory(settings.recordings_dir)
+        approvals = ApprovalService(svc.store, svc.clock)
+        signer = ActionSigner(svc.identity, svc.store)
         async with Hub(
             recorders=recorders,
             audit=svc.store,
-            config=BrokerConfig(limits=session_limits(settings), gate=PolicyGate(policy)),
+            config=BrokerConfig(
+                limits=session_limits(settings), gate=PolicyGate(policy), approvals=approvals
+            ),
         ) as hub:
 
             async def link_url_for(session_id: SessionId, owner: User, mode: str) -> str:
@@ -306,20 +312,33 @@ async def running_gateway(
                 settings, ssh_port=ssh_port or settings.ssh.port, ssh_host_key=public_key_line(host_key)
             )
             app = make_app(
-                HttpServices(identity=svc.identity, links=links, device=device, hub=hub, policy=policy), cfg
+                HttpServices(
+                    identity=svc.identity,
+                    links=links,
+                    device=device,
+                    hub=hub,
+                    policy=policy,
+                    approvals=approvals,
+                    signer=signer,
+                ),
+                cfg,
             )
             runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
             await runner.setup()
             watcher = asyncio.ensure_future(policy.run())
+            approvals_task = asyncio.ensure_future(approvals.run())
             try:
                 site = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_ctx)
                 await site.start()
                 record_runtime(settings, ssh_port)
                 yield Runtime(svc, hub, links, ca, settings.public_url, ssh_port, public_key_line(host_key))
             finally:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                # Approvals first: it denies what is pending and closes its event streams, which
+                # runner.cleanup() would otherwise wait out.
+                for task in (approvals_task, watcher):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await runner.cleanup()
                 if acceptor is not None:
                     acceptor.close()

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from gateway.auth.action_signing import ActionSigner
 from gateway.auth.device import DeviceFlow
 from gateway.auth.service import Authenticated, IdentityService
 from gateway.core.errors import BadRequest, PayloadTooLarge, Unauthenticated
@@ -16,6 +17,7 @@ from gateway.core.ids import LinkId
 from gateway.core.models import Role
 from gateway.links.service import LinkService
 from gateway.policy.source import PolicySource
+from gateway.sessions.approvals import ApprovalService
 from gateway.sessions.ports import ParticipantHub, ParticipantStream
 
 SESSION_COOKIE = "rcg_session"
@@ -41,6 +43,8 @@ IDENTITY = web.AppKey("identity", IdentityService)
 LINKS = web.AppKey("links", LinkService)
 DEVICE = web.AppKey("device", DeviceFlow)
 POLICY = web.AppKey("policy", PolicySource)
+APPROVALS = web.AppKey("approvals", ApprovalService)
+ACTION_SIGNER = web.AppKey("action_signer", ActionSigner)
 HUB = web.AppKey("hub", ParticipantHub)
 # Participant streams by the link they came through, so revoking a link removes them at once.
 LIVE_STREAMS = web.AppKey("live_streams", dict[LinkId, set[ParticipantStream]])

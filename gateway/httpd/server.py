@@ -8,11 +8,30 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.auth.action_signing import ActionSigner
 from gateway.auth.device import DeviceFlow
 from gateway.auth.service import IdentityService
 from gateway.core.ids import LinkId
-from gateway.httpd import routes_admin, routes_device, routes_identity, routes_policy, routes_sessions
-from gateway.httpd.context import CONFIG, DEVICE, HUB, IDENTITY, LINKS, LIVE_STREAMS, POLICY, HttpConfig
+from gateway.httpd import (
+    routes_admin,
+    routes_approvals,
+    routes_device,
+    routes_identity,
+    routes_policy,
+    routes_sessions,
+)
+from gateway.httpd.context import (
+    ACTION_SIGNER,
+    APPROVALS,
+    CONFIG,
+    DEVICE,
+    HUB,
+    IDENTITY,
+    LINKS,
+    LIVE_STREAMS,
+    POLICY,
+    HttpConfig,
+)
 from gateway.httpd.middleware import (
     csrf_middleware,
     errors_middleware,
@@ -22,6 +41,7 @@ from gateway.httpd.middleware import (
 from gateway.httpd.openapi import build_openapi
 from gateway.links.service import LinkService
 from gateway.policy.source import PolicySource
+from gateway.sessions.approvals import ApprovalService
 from gateway.sessions.ports import ParticipantHub, ParticipantStream
 
 PAGES = {
@@ -34,6 +54,7 @@ PAGES = {
     "/sessions": "sessions.html",
     "/l/{token}": "link.html",
     "/p/{participation}": "session.html",
+    "/approvals": "approvals.html",
 }
 # Only these files of web/node_modules are served, under /vendor/.
 VENDOR_FILES = {
@@ -49,6 +70,7 @@ API_TABLES = [
     routes_device.routes,
     routes_sessions.routes,
     routes_policy.routes,
+    routes_approvals.routes,
 ]
 
 
@@ -59,6 +81,8 @@ class HttpServices:
     device: DeviceFlow
     hub: ParticipantHub
     policy: PolicySource
+    approvals: ApprovalService
+    signer: ActionSigner
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -92,6 +116,8 @@ def make_app(services: HttpServices, config: HttpConfig) -> web.Application:
     app[DEVICE] = services.device
     app[HUB] = services.hub
     app[POLICY] = services.policy
+    app[APPROVALS] = services.approvals
+    app[ACTION_SIGNER] = services.signer
     app[LIVE_STREAMS] = dict[LinkId, set[ParticipantStream]]()
     app[CONFIG] = config
     app.router.add_get("/healthz", healthz)

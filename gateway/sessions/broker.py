@@ -49,6 +49,7 @@ from gateway.core.errors import GatewayError, NotFound
 from gateway.core.ids import SessionId, UserId, new_id
 from gateway.core.modes import Mode
 from gateway.policy import Action, Actor, Allow, Key, Review, SubmitLine
+from gateway.sessions.approval_records import action_digest
 from gateway.sessions.audit import AuditSink, SessionAudit
 from gateway.sessions.events import (
     Attach,
@@ -82,7 +83,6 @@ from gateway.sessions.ports import (
     SessionMeta,
     SessionRecorder,
     Uplink,
-    action_digest,
 )
 from gateway.sessions.scrollback import SCROLLBACK_BYTES, Scrollback
 from gateway.sessions.state import (

@@ -6,8 +6,6 @@ input) and receive frames through bounded queues.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NewType, Protocol, TypeAlias
@@ -273,9 +271,9 @@ class RecorderFactory(Protocol):
 class HeldAction:
     """An action policy sent to review: the exact thing an approver signs.
 
-    ``digest`` is the SHA-256 (hex) of the canonical JSON of (session_id, seq, requester_id, kind,
-    text): the WebAuthn challenge of an approval is derived from it, so the signature proves
-    who approved exactly what.
+    ``digest`` is ``approval_records.action_digest`` of (session_id, seq, requester_id, kind, text):
+    the WebAuthn challenge of an approval is derived from it, so the signature proves who
+    approved exactly what.
     """
 
     action_id: str
@@ -298,15 +296,6 @@ class HeldAction:
     created_at: float  # wall clock
     policy_version: str
     digest: str
-
-
-def action_digest(session_id: str, seq: int, requester_id: str, kind: str, text: str) -> str:
-    """SHA-256 (hex) of the canonical JSON of what is approved: an approval signs exactly this."""
-    canonical = json.dumps(
-        {"session_id": session_id, "seq": seq, "requester": requester_id, "kind": kind, "text": text},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    )  # fmt: skip
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 Decided = Callable[[str, bool, str], None]

@@ -13,6 +13,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 
 from gateway.app import auth_config, http_config
+from gateway.auth.action_signing import ActionSigner
 from gateway.auth.device import DeviceFlow
 from gateway.auth.service import IdentityService
 from gateway.auth.ssh_ca import SshCertificateAuthority
@@ -23,6 +24,7 @@ from gateway.httpd.server import HttpServices, make_app
 from gateway.links.service import LinkService
 from gateway.policy_watch import PolicyWatcher
 from gateway.recording.recorder import RecorderFactory
+from gateway.sessions.approvals import ApprovalService
 from gateway.sessions.broker import BrokerConfig
 from gateway.sessions.gate import PolicyGate
 from gateway.sessions.hub import Hub
@@ -83,6 +85,7 @@ class Gateway:
         self.clock = clock
         self.settings = settings
         self.hub: Hub | None = None
+        self.approvals: ApprovalService | None = None
         self.ca: SshCertificateAuthority | None = None
 
         self.browsers: list[Api] = []
@@ -146,7 +149,8 @@ async def gateway(
     )
     await policy.load()
     limits = Limits(grantable_modes=frozenset({Mode.VIEW_ONLY, Mode.APPROVED_EXECUTION}))
-    config = BrokerConfig(limits=limits, gate=PolicyGate(policy))
+    approvals = ApprovalService(store, clock)
+    config = BrokerConfig(limits=limits, gate=PolicyGate(policy), approvals=approvals)
     async with Hub(recorders=RecorderFactory(tmp_path / "recordings"), audit=store, config=config) as hub:
         services = HttpServices(
             identity=identity,
@@ -154,10 +158,13 @@ async def gateway(
             device=DeviceFlow(store, store, clock, ca),
             hub=hub,
             policy=policy,
+            approvals=approvals,
+            signer=ActionSigner(identity, store),
         )
         client = await aiohttp_client(make_app(services, http_config(settings)))
         gw = Gateway(client, identity, clock, settings)
         gw.hub = hub
+        gw.approvals = approvals
         gw.ca = ca
         yield gw
         await gw.close()
