@@ -142,10 +142,19 @@ def ssh_sign_in(child: pexpect.spawn, user: str, code: str) -> None:
     child.sendline(code)
 
 
-async def create_link(page: Page, gateway: Gateway) -> str:
-    """The owner's /sessions page: create a view-only link; returns its token."""
+def enrol_link_with_group(gateway: Gateway, name: str, group: str) -> str:
+    """`rcgate users add NAME --group GROUP`: the one-time enrolment link on the browser's origin."""
+    res = gateway.cli("users", "add", name, "--group", group)
+    m = re.search(r"/enrol#token=(\S+)", res.stdout)
+    assert m, res.stdout
+    return f"{gateway.url}/enrol#token={m.group(1)}"
+
+
+async def create_link(page: Page, gateway: Gateway, mode: str = "view_only") -> str:
+    """The owner's /sessions page: create a link in MODE; returns its token."""
     await page.goto(f"{gateway.url}/sessions")
     card = page.locator("article.session-card").first
+    await card.get_by_label("Mode").select_option(mode)
     await card.get_by_role("button", name="Create link").click()
     url = page.locator("#link-url")
     await expect(url).to_contain_text("/l/")
