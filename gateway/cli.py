@@ -173,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     share.add_argument("--mode", choices=["view_only"], default="view_only", help="mode of the printed link")
     share.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS]")
+
+    from gateway.recording import cli_commands as recordings_cli
+
+    recordings_cli.add_parser(verbs)  # verify | pubkey | list | export (exit codes 0/1/2/3)
     return parser
 
 
@@ -376,6 +380,12 @@ async def _share(args: argparse.Namespace) -> int:
     return await share(command, labels=labels, mode=args.mode)
 
 
+async def _recordings(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.recording import cli_commands as recordings_cli
+
+    return recordings_cli.run(args, recordings_dir=settings.recordings_dir, data_dir=settings.data_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -396,6 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "policy": lambda: _policy(args, settings),
         "login": lambda: _login(args),
         "share": lambda: _share(args),
+        "recordings": lambda: _recordings(args, settings),
     }
     try:
         rc: int | None = asyncio.run(runners[args.verb]())

@@ -183,3 +183,13 @@ def asciinema_cat(path: Path) -> str:
     )
     assert res.returncode == 0, res.stderr
     return res.stdout
+
+
+def verify_recording(gateway: Gateway, cast: Path) -> str:
+    """`rcgate recordings verify FILE`: the gateway's own key must find the recording intact."""
+    res = subprocess.run(
+        [*RCGATE, "recordings", "verify", str(cast), "--data-dir", str(gateway.data_dir)],
+        capture_output=True, text=True, timeout=60, check=False, env=gateway.env,
+    )  # fmt: skip
+    assert res.returncode == 0, f"verify exited {res.returncode}:\n{res.stdout}\n{res.stderr}"
+    return res.stdout

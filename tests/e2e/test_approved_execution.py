@@ -116,3 +116,4 @@ async def test_held_line_runs_after_approval_and_denied_or_timed_out_lines_never
     assert any(m.startswith("approval requested") for m in markers), markers
     assert any(m.startswith("approved #") for m in markers), markers
     assert any("denied line" in m for m in markers), markers
+    assert "intact" in live.verify_recording(gateway, cast)

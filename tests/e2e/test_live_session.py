@@ -111,6 +111,7 @@ async def test_browser_and_ssh_viewers_see_the_shared_shell_and_cannot_type(
     assert "owner-typed-42" in text and "both-see-5" in text
     events = [json.loads(line) for line in casts[0].read_text().splitlines()[1:]]
     assert not [e for e in events if e[1] == "i"], "no remote input reached the PTY, so none was recorded"
+    assert "intact" in live.verify_recording(gateway, casts[0])
 
 
 @pytest.mark.timeout(180)
@@ -157,3 +158,4 @@ async def test_idle_timeout_disconnects_browser_and_ssh_viewers_with_the_reason(
     last = json.loads(casts[0].read_text().splitlines()[-1])
     assert last[1] == "m" and "idle timeout" in last[2], last
     assert "quiet-42" in live.asciinema_cat(casts[0])
+    assert "intact" in live.verify_recording(gateway, casts[0])

@@ -26,7 +26,10 @@ PURE_MODULES = [
     "auth/lockout.py",
     "auth/freshness.py",
     "sessions/state.py",
+    "sessions/scrollback.py",
+    "sessions/keys.py",
     "recording/asciicast.py",
+    "recording/chain.py",
 ]
 
 
