@@ -21,6 +21,7 @@ from gateway.httpd.context import (
     LINKS,
     LIVE_STREAMS,
     POLICY,
+    SESSION_COOKIE,
     Body,
     current,
     json_response,
@@ -31,7 +32,7 @@ from gateway.httpd.middleware import origin_allowed
 from gateway.httpd.openapi import RouteTable
 from gateway.httpd.routes_identity import Empty
 from gateway.links.service import DEFAULT_TTL_S, link_state, public_id
-from gateway.policy import Allow, Deny, StepUp
+from gateway.policy import Actor, Allow, Deny, StepUp
 from gateway.sessions.admission import actor_of, admit
 from gateway.sessions.ports import SessionInfo
 
@@ -298,8 +299,18 @@ async def participant_ws(request: web.Request) -> web.StreamResponse:
         return ws
     live = request.app[LIVE_STREAMS].setdefault(link.id, set())
     live.add(stream)
+    identity = request.app[IDENTITY]
+    token = request.cookies.get(SESSION_COOKIE)
+
+    async def refresh_actor() -> Actor | None:
+        try:
+            now_who = await identity.authenticate(token)
+        except GatewayError:
+            return None
+        return actor_of(now_who.user, now_who.login)
+
     try:
-        await ws_relay.relay(ws, stream)
+        await ws_relay.relay(ws, stream, refresh_actor)
     finally:
         live.discard(stream)
     return ws

@@ -4,7 +4,8 @@ Wire (docs/protocol.md):
 - server → browser, binary: ``seq:u64be`` + terminal bytes (``seq`` = offset of the first byte);
   text: JSON control ``{"t": "hello"|"participants"|"resize"|"refused"|"lost"|"closed"|"error", ...}``.
 - browser → server, text: ``{"t": "in", "d": str}`` (keys), ``{"t": "submit", "text": str}`` (the
-  composer of approved execution: one action), ``{"t": "resize", "cols", "rows"}``,
+  composer of approved execution: one action), ``{"t": "request_mode", "mode", "reason"}``,
+  ``{"t": "resize", "cols", "rows"}``,
   ``{"t": "ping"}``; binary: raw input bytes. The first browser message may be
   ``{"t": "hello", "v": 1, "resume_from": int|null}``; the stream is attached after it.
 
@@ -20,14 +21,20 @@ import contextlib
 import json
 import logging
 import struct
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from gateway.core.errors import GatewayError
+from gateway.core.modes import Mode
+from gateway.policy import Actor
 from gateway.sessions.ports import Control, Output, ParticipantStream, StreamClosed
 
 log = logging.getLogger("rcgate.ws")
+
+RefreshActor = Callable[[], Awaitable["Actor | None"]]
+"""The participant's current factor state (re-read from the login session, after a step-up)."""
 
 MAX_MESSAGE_BYTES = 64 * 1024  # one paste or one control message
 MAX_BAD_MESSAGES = 20
@@ -66,7 +73,9 @@ def _parse(text: str) -> dict[str, Any]:
     return msg
 
 
-async def _pump_in(ws: web.WebSocketResponse, stream: ParticipantStream) -> None:
+async def _pump_in(
+    ws: web.WebSocketResponse, stream: ParticipantStream, refresh_actor: RefreshActor | None
+) -> None:
     bad = 0
     async for msg in ws:
         if msg.type == WSMsgType.BINARY:
@@ -90,6 +99,16 @@ async def _pump_in(ws: web.WebSocketResponse, stream: ParticipantStream) -> None
                     raise ValueError("submit.text must be a string")
                 stream.touch()
                 await stream.submit(text)
+            elif kind == "request_mode":
+                try:
+                    wanted = Mode(str(m.get("mode")))
+                except ValueError:
+                    raise ValueError(
+                        "request_mode.mode must be view_only, approved_execution or privileged"
+                    ) from None
+                reason = m.get("reason", "")
+                actor = await refresh_actor() if refresh_actor is not None else None
+                await stream.request_mode(wanted, reason if isinstance(reason, str) else "", actor=actor)
             elif kind == "resize":
                 cols, rows = m.get("cols"), m.get("rows")
                 if not isinstance(cols, int) or not isinstance(rows, int):
@@ -130,10 +149,12 @@ async def read_hello(ws: web.WebSocketResponse) -> int | None:
     return resume if isinstance(resume, int) and resume >= 0 else None
 
 
-async def relay(ws: web.WebSocketResponse, stream: ParticipantStream) -> None:
+async def relay(
+    ws: web.WebSocketResponse, stream: ParticipantStream, refresh_actor: RefreshActor | None = None
+) -> None:
     """Run both directions until either ends; close the socket with the reason."""
     out = asyncio.ensure_future(_pump_out(ws, stream))
-    inbound = asyncio.ensure_future(_pump_in(ws, stream))
+    inbound = asyncio.ensure_future(_pump_in(ws, stream, refresh_actor))
     try:
         done, _ = await asyncio.wait({out, inbound}, return_when=asyncio.FIRST_COMPLETED)
         reason = out.result() if out in done and not out.cancelled() and out.exception() is None else ""

@@ -43,12 +43,13 @@ import hmac
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from typing import cast
 
 from gateway.core.clock import Clock
 from gateway.core.errors import GatewayError, NotFound
 from gateway.core.ids import SessionId, UserId, new_id
 from gateway.core.modes import Mode
-from gateway.policy import Action, Actor, Allow, Key, Review, SubmitLine
+from gateway.policy import Action, Actor, Allow, Key, RequestMode, Review, StepUp, SubmitLine
 from gateway.sessions.approval_records import action_digest
 from gateway.sessions.audit import AuditSink, SessionAudit
 from gateway.sessions.events import (
@@ -65,6 +66,7 @@ from gateway.sessions.events import (
     HeldDecided,
     LinkEvent,
     ParticipantInput,
+    ParticipantModeRequest,
     ParticipantResize,
     ParticipantSubmit,
     ParticipantTouch,
@@ -88,6 +90,7 @@ from gateway.sessions.scrollback import SCROLLBACK_BYTES, Scrollback
 from gateway.sessions.state import (
     EndReason,
     Forward,
+    GrantExpired,
     Judge,
     LeaveReason,
     Limits,
@@ -103,6 +106,7 @@ log = logging.getLogger(__name__)
 PARTICIPANT_LAG_BYTES = 1024 * 1024  # 1 MiB behind the head: "too slow" (< the ring: resumable)
 INBOX_HIGH_WATER_BYTES = 4 * 1024 * 1024  # 4 MiB of unprocessed output: ConnectorLink.drain waits
 INBOX_LOW_WATER_BYTES = 1024 * 1024  # 1 MiB: drain returns
+PRIVILEGED_GRANT_S = 15 * 60.0  # a privileged grant's length when policy names no maximum
 YIELD_EVERY_EVENTS = 64  # events handled before letting participants' tasks run
 MIN_TIMER_S = 0.01  # never re-arm the deadline timer closer than 10 ms
 
@@ -373,6 +377,11 @@ class Broker:
                 self._on_submit(stream, text, now)
             case HeldDecided(action_id, approved, reason):
                 self._on_held_decided(action_id, approved, reason)
+            case ParticipantModeRequest(stream, mode, reason, actor):
+                stream.action_done()
+                if actor is not None:
+                    stream.set_actor(actor)
+                self._on_mode_request(stream, mode, reason, now)
             case ParticipantResize(stream, cols, rows):
                 stream.action_done()
                 verdict = self._state.participant_resize(stream.participant_id, cols, rows, now)
@@ -546,11 +555,34 @@ class Broker:
         else:
             self._verdict(stream, "line", text, judgement, "denied")
 
-    def _hold(self, stream: Stream, text: str, review: Review, version: str) -> None:
+    def _on_mode_decided(self, pid: ParticipantId, action: HeldAction, approved: bool, reason: str) -> None:
+        stream = self._streams.get(pid)
+        state = "approved" if approved else "denied"
+        self._recorder.marker(f"{state} #{action.seq} ({reason})")
+        if stream is None or not self._state.live:
+            return
+        self._send(
+            stream,
+            {
+                "t": "verdict",
+                "kind": "mode",
+                "state": state,
+                "rule": action.rule,
+                "reason": reason,
+                "text": action.kind,
+                "action_id": action.action_id,
+                "seq": action.seq,
+            },
+        )
+        if approved:
+            grant = action.grant_s if action.kind == Mode.PRIVILEGED.value else None
+            self._set_mode(stream, Mode(action.kind), f"granted ({reason})", grant_s=grant)
+
+    def _hold(self, stream: Stream, text: str, review: Review, version: str, *, kind: str = "line") -> None:
         assert self._config.approvals is not None
         self._action_seq += 1
         seq = self._action_seq
-        digest = action_digest(self.session_id, seq, stream.user_id, "line", text)
+        digest = action_digest(self.session_id, seq, stream.user_id, kind, text)
         action = HeldAction(
             action_id=new_id("act"),
             session_id=self.session_id,
@@ -558,7 +590,7 @@ class Broker:
             requester_id=stream.user_id,
             requester_name=stream.name,
             owner_id=self.meta.owner_id,
-            kind="line",
+            kind=kind,
             text=text,
             rule=review.rule,
             reason=review.reason,
@@ -572,6 +604,7 @@ class Broker:
             created_at=self._wall.now(),
             policy_version=version,
             digest=digest,
+            grant_s=float(review.max_grant_s) if review.max_grant_s else PRIVILEGED_GRANT_S,
         )
         self._held[action.action_id] = (stream.participant_id, action)
         self._send(
@@ -600,11 +633,78 @@ class Broker:
 
         self._config.approvals.hold(action, decided)
 
+    # --- mode changes ------------------------------------------------------------------
+
+    def _set_mode(self, stream: Stream, mode: Mode, why: str, *, grant_s: float | None = None) -> None:
+        until = self._clock.now() + grant_s if grant_s is not None else None
+        if self._state.change_mode(stream.participant_id, mode, grant_until=until) is None:
+            return
+        stream.set_mode(mode)
+        self._recorder.marker(f"mode {stream.name} -> {mode.value}: {why}")
+        self._audit.decision(
+            stream, "mode", state=mode.value, rule="mode-change", policy_version="", reason=why
+        )
+        message: dict[str, JsonValue] = {
+            "t": "mode",
+            "participant_id": stream.participant_id,
+            "mode": mode.value,
+            "reason": why,
+        }
+        if grant_s is not None:
+            message["grant_s"] = grant_s
+        self._send(stream, message)
+        holders = [s.name for s in self._streams.values() if s.mode is Mode.PRIVILEGED]
+        self._broadcast(
+            {
+                "t": "privileged",
+                "holders": cast(JsonValue, holders),
+                "grant_s": grant_s if mode is Mode.PRIVILEGED else None,
+            }
+        )
+        self._broadcast_participants()
+
+    def _on_mode_request(self, stream: Stream, mode: Mode, reason: str, now: float) -> None:
+        if stream.participant_id not in self._streams:
+            return
+        if mode.rank < stream.mode.rank:  # dropping down: always, at once
+            self._set_mode(stream, mode, "dropped by the participant")
+            return
+        if mode is stream.mode:
+            return
+        judgement = self._judge(stream, RequestMode(mode), now)
+        d = judgement.decision if judgement else None
+        if isinstance(d, Allow) and mode is not Mode.PRIVILEGED:
+            self._set_mode(stream, mode, f"allowed by rule {d.rule}")
+        elif isinstance(d, Review) and self._config.approvals is not None and judgement is not None:
+            self._hold(
+                stream, reason or f"request {mode.value}", d, judgement.policy_version, kind=mode.value
+            )
+        elif isinstance(d, StepUp):
+            self._send(
+                stream,
+                {
+                    "t": "verdict",
+                    "kind": "mode",
+                    "state": "stepup",
+                    "rule": d.rule,
+                    "reason": f"present a {' or '.join(d.factors)} first",
+                    "text": mode.value,
+                    "factors": cast(JsonValue, [f.value for f in d.factors]),
+                    "max_age_s": d.max_age_s,
+                },
+            )
+        else:
+            # Privileged is never granted without an approver's grant (PRODUCT.md, Modes).
+            self._verdict(stream, "mode", mode.value, judgement, "denied")
+
     def _on_held_decided(self, action_id: str, approved: bool, reason: str) -> None:
         entry = self._held.pop(action_id, None)
         if entry is None:
             return
         pid, action = entry
+        if action.kind in (Mode.PRIVILEGED.value, Mode.APPROVED_EXECUTION.value):
+            self._on_mode_decided(pid, action, approved, reason)
+            return
         state = "approved" if approved else "denied"
         self._recorder.marker(f"{state} #{action.seq} ({reason})")
         stream = self._streams.get(pid)
@@ -638,6 +738,11 @@ class Broker:
             if isinstance(expiry, SessionExpired):
                 self._end(expiry.reason)
                 return
+            if isinstance(expiry, GrantExpired):
+                stream = self._streams.get(expiry.participant_id)
+                if stream is not None:
+                    self._set_mode(stream, Mode.APPROVED_EXECUTION, "privileged grant expired")
+                continue
             if isinstance(expiry, ParticipantExpired):
                 stream = self._streams.get(expiry.participant_id)
                 if stream is not None:

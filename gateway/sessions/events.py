@@ -12,6 +12,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gateway.core.modes import Mode
+from gateway.policy import Actor
 from gateway.sessions.ports import Uplink
 
 if TYPE_CHECKING:
@@ -82,6 +84,14 @@ class ParticipantSubmit:
 
 
 @dataclass(frozen=True, slots=True)
+class ParticipantModeRequest:
+    stream: Stream
+    mode: Mode
+    reason: str
+    actor: Actor | None = None  # the participant's factor state now (a step-up may have refreshed it)
+
+
+@dataclass(frozen=True, slots=True)
 class HeldDecided:
     """An approver (or the timeout) decided a held action."""
 
@@ -122,5 +132,12 @@ LinkEvent = ConnectorOutput | ConnectorResize | ConnectorExit | ConnectorStop | 
 ConnectorEvent = LinkEvent | ConnectorResumed
 ParticipantEvent = Attach | Detach | ParticipantInput | ParticipantResize | ParticipantTouch
 Event = (
-    ConnectorEvent | ParticipantEvent | ParticipantSubmit | HeldDecided | Tick | EndRequest | RecordingFailed
+    ConnectorEvent
+    | ParticipantEvent
+    | ParticipantSubmit
+    | ParticipantModeRequest
+    | HeldDecided
+    | Tick
+    | EndRequest
+    | RecordingFailed
 )

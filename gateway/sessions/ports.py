@@ -161,6 +161,9 @@ class ParticipantStream(Protocol):
     async def submit(self, text: str) -> None:
         """A composed text: one action that policy allows, denies or holds (approved execution)."""
 
+    async def request_mode(self, mode: Mode, reason: str, *, actor: Actor | None = None) -> None:
+        """Ask to move up a mode (policy + approval as configured) or drop down (at once)."""
+
     def touch(self) -> None:
         """The person is active (keeps the participant idle timer from expiring)."""
 
@@ -296,6 +299,7 @@ class HeldAction:
     created_at: float  # wall clock
     policy_version: str
     digest: str
+    grant_s: float = 15 * 60  # a privileged grant lasts this long once approved (policy's max_grant_s)
 
 
 Decided = Callable[[str, bool, str], None]

@@ -153,7 +153,14 @@ class ParticipantExpired:
     participant_id: ParticipantId
 
 
-Expiry = SessionExpired | ParticipantExpired
+@dataclass(frozen=True, slots=True)
+class GrantExpired:
+    """A privileged grant ran out: the participant drops back to approved execution."""
+
+    participant_id: ParticipantId
+
+
+Expiry = SessionExpired | ParticipantExpired | GrantExpired
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +182,7 @@ class Participant:
     refusals: int = 0
     unaudited: int = 0
     burst_opened_at: float | None = None
+    grant_until: float | None = None  # privileged: the grant ends here (then approved execution)
 
     def info(self) -> ParticipantInfo:
         return ParticipantInfo(self.id, self.user_id, self.name, self.mode)
@@ -317,7 +325,26 @@ class SessionState:
         if reason is not None:
             return [SessionExpired(reason)]
         limit = self.limits.participant_idle_timeout_s
-        return [ParticipantExpired(p.id) for p in self.participants.values() if now - p.last_active >= limit]
+        expired: list[Expiry] = [
+            GrantExpired(p.id)
+            for p in self.participants.values()
+            if p.grant_until is not None and now >= p.grant_until
+        ]
+        expired += [
+            ParticipantExpired(p.id) for p in self.participants.values() if now - p.last_active >= limit
+        ]
+        return expired
+
+    def change_mode(
+        self, pid: ParticipantId, mode: Mode, *, grant_until: float | None = None
+    ) -> Participant | None:
+        """Move a participant to ``mode`` (a grant of privileged mode carries its end)."""
+        p = self.participants.get(pid)
+        if p is None or not self.live:
+            return None
+        p.mode = mode
+        p.grant_until = grant_until if mode is Mode.PRIVILEGED else None
+        return p
 
     def _session_expiry(self, now: float) -> EndReason | None:
         if now - self.created_at >= self.limits.max_duration_s:
@@ -344,6 +371,7 @@ class SessionState:
         if self.participants:
             oldest = min(p.last_active for p in self.participants.values())
             deadlines.append(oldest + self.limits.participant_idle_timeout_s)
+            deadlines += [p.grant_until for p in self.participants.values() if p.grant_until is not None]
         return min(deadlines)
 
     def remaining(self, now: float) -> tuple[float, float]:

@@ -29,6 +29,7 @@ from gateway.sessions.events import (
     Detach,
     Event,
     ParticipantInput,
+    ParticipantModeRequest,
     ParticipantResize,
     ParticipantSubmit,
     ParticipantTouch,
@@ -110,6 +111,10 @@ class Stream:
     def mode(self) -> Mode:
         return self._mode
 
+    def set_mode(self, mode: Mode) -> None:
+        """Called by the broker only, when a mode change took effect."""
+        self._mode = mode
+
     @property
     def user_id(self) -> UserId:
         return self._user_id
@@ -147,6 +152,14 @@ class Stream:
 
     async def resize(self, cols: int, rows: int) -> None:
         await self._act(ParticipantResize(self, cols, rows))
+
+    async def request_mode(self, mode: Mode, reason: str, *, actor: Actor | None = None) -> None:
+        """Ask to move up (policy, maybe approval) or drop down (always, at once)."""
+        await self._act(ParticipantModeRequest(self, mode, reason[:500], actor))
+
+    def set_actor(self, actor: Actor) -> None:
+        """Called by the broker only: the participant's newer factor state."""
+        self._actor = actor
 
     async def submit(self, text: str) -> None:
         """A composed text (approved execution): policy decides it as one action."""

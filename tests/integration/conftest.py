@@ -144,14 +144,20 @@ async def gateway(
     store = await EmbeddedStore.open(EmbeddedStore.path_in(tmp_path), clock)
     identity = IdentityService(store, clock, auth_config(settings))
     ca = SshCertificateAuthority.load_or_create(tmp_path / "ssh_user_ca_ed25519")
-    policy = PolicyWatcher(
-        file=None, shipped=getattr(request, "param", "demo"), data_dir=tmp_path, audit=store, clock=clock
-    )
+    param = getattr(request, "param", "demo")
+    policy_file = None
+    if param not in ("demo", "default"):  # a policy text
+        policy_file = tmp_path / "policy.yaml"
+        policy_file.write_text(param)
+    policy = PolicyWatcher(file=policy_file, shipped=param, data_dir=tmp_path, audit=store, clock=clock)
     await policy.load()
     limits = Limits(grantable_modes=frozenset({Mode.VIEW_ONLY, Mode.APPROVED_EXECUTION}))
     approvals = ApprovalService(store, clock)
     config = BrokerConfig(limits=limits, gate=PolicyGate(policy), approvals=approvals)
-    async with Hub(recorders=RecorderFactory(tmp_path / "recordings"), audit=store, config=config) as hub:
+    hub_ = Hub(
+        recorders=RecorderFactory(tmp_path / "recordings"), audit=store, config=config, wall_clock=clock
+    )
+    async with hub_ as hub:
         services = HttpServices(
             identity=identity,
             links=LinkService(store, clock, ORIGIN),
