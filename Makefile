@@ -3,15 +3,14 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PKGS := chromium oathtool redis-server openssh-client tmux
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test check setup sysdeps venv web bench clean
+.PHONY: run test check setup sysdeps venv web assistants bench clean
 
 run: setup ## set everything up and start the gateway with a demo (http://localhost:8080)
 	$(BIN)/rcgate demo
 
-test: setup sysdeps ## set everything up and run every check and test
+test: setup sysdeps assistants ## set everything up and run every check and test
 	scripts/test
 
 check: setup ## ruff, mypy strict, import-linter, hadolint
@@ -31,6 +30,12 @@ web/node_modules/.stamp: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The real assistant CLIs (Claude Code, Codex, Gemini) the hook tests drive offline.
+assistants: tools/assistants/node_modules/.stamp
+tools/assistants/node_modules/.stamp: tools/assistants/package.json tools/assistants/package-lock.json
+	cd tools/assistants && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # System packages the tests drive for real; installed only when missing.
 sysdeps:
 	@missing=""; \
@@ -39,6 +44,8 @@ sysdeps:
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v ssh >/dev/null || missing="$$missing openssh-client"; \
 	command -v tmux >/dev/null || missing="$$missing tmux"; \
+	command -v unshare >/dev/null || missing="$$missing util-linux"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -102,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("name")
     _store_options(reset)
+    hook = verbs.add_parser(
+        "hook",
+        help="answer an assistant's tool hook through the gateway (fail closed)",
+        description="Read an assistant hook's JSON on stdin, ask the gateway (RCGATE_GATEWAY, "
+        "RCGATE_HOOK_TOKEN), print the answer in that assistant's format. Any error answers deny.",
+    )
+    hook.add_argument("assistant", choices=["claude", "codex", "gemini"])
+
     policy = verbs.add_parser(
         "policy",
         help="validate, show and explain mode policies",
@@ -388,6 +397,10 @@ async def _recordings(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verb == "hook":  # runs inside the assistant: no settings, no logging set-up, fail closed
+        from gateway.hooks.command import main as hook_main
+
+        return hook_main(args.assistant, sys.stdin, sys.stdout, os.environ, stderr=sys.stderr)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
