@@ -181,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--label", action="append", default=[], metavar="K=V", help="session label (repeatable)"
     )
     share.add_argument("--mode", choices=["view_only"], default="view_only", help="mode of the printed link")
+    share.add_argument(
+        "--assistant",
+        choices=["claude", "codex", "gemini"],
+        help="wire this assistant's tool hooks to the gateway for this run (session-scoped settings)",
+    )
     share.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS]")
 
     from gateway.recording import cli_commands as recordings_cli
@@ -386,7 +391,7 @@ async def _share(args: argparse.Namespace) -> int:
         if not sep or not key:
             raise BadRequest(f"--label takes KEY=VALUE, not {item!r}")
         labels[key] = value
-    return await share(command, labels=labels, mode=args.mode)
+    return await share(command, labels=labels, mode=args.mode, assistant=args.assistant)
 
 
 async def _recordings(args: argparse.Namespace, settings: Settings) -> int:

@@ -156,6 +156,7 @@ class GatewayLink:
         self.on_input: Callable[[bytes], None] = lambda data: None
         self.on_link: Callable[[str], None] = lambda url: None
         self.welcomed = asyncio.Event()
+        self.hook_token = ""  # the session's assistant-hook token (RCGATE_HOOK_TOKEN), from WELCOME
         self.link_url = ""
         self.outcome: str | None = None  # why the link ended, once it has
         self.failed = False  # True when it ended on an error (refused, lost), not on purpose
@@ -336,6 +337,7 @@ class GatewayLink:
                 self._resize_due = (received, *self._size)  # the size may have changed meanwhile
         else:
             self.link_url = str(welcome.get("link_url") or "")
+            self.hook_token = str(welcome.get("hook_token") or "")
             self.welcomed.set()
             if self.link_url:
                 self.on_link(self.link_url)

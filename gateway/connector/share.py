@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import shlex
 import socket
+import subprocess
+import sys
+import tempfile
 from asyncio import FIRST_COMPLETED
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,12 +26,45 @@ import segno
 from gateway.connector.config import Identity, load_identity
 from gateway.connector.link import EXIT_DELIVERY_TIMEOUT_S, GatewayLink, ShareInfo
 from gateway.connector.pty import LocalTerminal, PtyRunner, default_terminal
-from gateway.core.errors import Unauthenticated
+from gateway.core.errors import BadRequest, Unauthenticated
+from gateway.hooks.preflight import preflight
+from gateway.hooks.settings import HookConfig, wire, write_wiring
 
 FIRST_WELCOME_WAIT_S = 5.0  # how long the program's start waits for the first WELCOME
 LINK_SHUTDOWN_GRACE_S = EXIT_DELIVERY_TIMEOUT_S + 5.0  # bound on the link after the program ended
 EXIT_COMMAND_NOT_FOUND = 127  # shell conventions
 EXIT_COMMAND_NOT_EXECUTABLE = 126
+
+
+def wire_assistant(
+    assistant: str, command: Sequence[str], ident: Identity, hook_token: str
+) -> tuple[list[str], dict[str, str]]:
+    """Session-scoped hook settings for ``assistant`` (never the user's own files), checked.
+
+    Raises ``BadRequest`` when a check finds a way the hooks could fall open (then nothing starts).
+    """
+    session_dir = Path(tempfile.mkdtemp(prefix="rcgate-session-"))
+    cfg = HookConfig(
+        gateway_url=ident.gateway.url,
+        command=(
+            str(Path(sys.argv[0]).resolve()) if Path(sys.argv[0]).name == "rcgate" else "rcgate",
+            "hook",
+        ),
+    )
+    wiring = wire(assistant, command, cfg, session_dir)
+    write_wiring(wiring)
+    try:
+        version = subprocess.run(  # noqa: S603 - the program the owner asked to share
+            [wiring.argv[0], "--version"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BadRequest(f"cannot run {wiring.argv[0]} --version: {exc}") from exc
+    docs = [json.loads(text) for path, text in wiring.files.items() if path.suffix == ".json"]
+    problems = preflight(assistant, version, wiring.argv, docs[0] if docs else {})
+    if problems:
+        raise BadRequest("refusing remote control, the hooks could fall open: " + "; ".join(problems))
+    env = {**os.environ, **wiring.env, "RCGATE_HOOK_TOKEN": hook_token}
+    return list(wiring.argv), env
 
 
 def render_qr(url: str) -> str:
@@ -52,6 +89,7 @@ async def share(
     config_directory: Path | None = None,
     identity: Identity | None = None,
     terminal: LocalTerminal | None = None,
+    assistant: str | None = None,
 ) -> int:
     """Share ``command`` until it exits; return its exit status (128 + N after signal N).
 
@@ -72,8 +110,6 @@ async def share(
         size=term.size(),
         on_notice=term.notice,
     )
-    runner = PtyRunner(command, term, on_output=link.push_output, on_resize=link.resize)
-    link.on_input = runner.write_input
     refusal: str | None = None
     code = 0
     async with asyncio.TaskGroup() as tg:
@@ -83,7 +119,20 @@ async def share(
         welcomed.cancel()
         if link_task.done() and not link.welcomed.is_set() and link.failed:
             refusal = link.outcome or "the gateway refused the connector"
+        elif assistant is not None and not link.hook_token:
+            # Without the session's hook token the assistant's tool calls could not be governed.
+            link.stop()
+            refusal = (
+                f"no session from the gateway yet: {assistant}'s tool hooks cannot be wired, not starting"
+            )
         else:
+            env: dict[str, str] | None = None
+            if assistant is not None:
+                command, env = await asyncio.to_thread(
+                    wire_assistant, assistant, command, ident, link.hook_token
+                )
+            runner = PtyRunner(command, term, on_output=link.push_output, on_resize=link.resize, env=env)
+            link.on_input = runner.write_input
             if link.link_url:
                 print_link(term, link.link_url)
             elif not link_task.done():

@@ -32,6 +32,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Called by the CLI, not a browser, and authenticated by a secret in the body, not a cookie.
 CSRF_EXEMPT = frozenset({"/api/device/start", "/api/device/poll"})
+CSRF_EXEMPT_PREFIX = "/api/hooks/"  # assistants, with a per-session bearer token
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -121,6 +122,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
         request.method in UNSAFE_METHODS
         and request.path.startswith("/api/")
         and request.path not in CSRF_EXEMPT
+        and not request.path.startswith(CSRF_EXEMPT_PREFIX)
     ):
         reason = None
         if not origin_allowed(request):

@@ -16,6 +16,7 @@ from gateway.httpd import (
     routes_admin,
     routes_approvals,
     routes_device,
+    routes_hooks,
     routes_identity,
     routes_policy,
     routes_sessions,
@@ -71,6 +72,7 @@ API_TABLES = [
     routes_sessions.routes,
     routes_policy.routes,
     routes_approvals.routes,
+    routes_hooks.routes,
 ]
 
 

@@ -18,7 +18,7 @@ connector -> gateway
     STOP    (empty)               the owner stopped sharing; the program keeps running locally
 
 gateway -> connector
-    WELCOME JSON  {"session_id", "resume_token", "link_url", "received": int}
+    WELCOME JSON  {"session_id", "resume_token", "hook_token", "link_url", "received": int}
                   ``received`` = output bytes the gateway holds; the connector resends from there
     INPUT   bytes                 remote input the gateway allowed; written to the PTY as is
     END     JSON  {"reason"}      remote control ended (idle, revoked, maximum, recording failure)

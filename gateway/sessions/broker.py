@@ -65,6 +65,7 @@ from gateway.sessions.events import (
     Event,
     HeldDecided,
     LinkEvent,
+    MarkerEvent,
     ParticipantInput,
     ParticipantModeRequest,
     ParticipantResize,
@@ -151,6 +152,7 @@ class Broker:
         self._ring = Scrollback(self._config.scrollback_bytes)
         self._streams: dict[ParticipantId, Stream] = {}
         self._held: dict[str, tuple[ParticipantId, HeldAction]] = {}
+        self.hook_token = ""  # set by the hub; handed to the connector in WELCOME
         self._action_seq = 0
         self._inbox: deque[Event] = deque()
         self._wakeup = asyncio.Event()
@@ -377,6 +379,8 @@ class Broker:
                 self._on_submit(stream, text, now)
             case HeldDecided(action_id, approved, reason):
                 self._on_held_decided(action_id, approved, reason)
+            case MarkerEvent(label):
+                self._recorder.marker(label)
             case ParticipantModeRequest(stream, mode, reason, actor):
                 stream.action_done()
                 if actor is not None:

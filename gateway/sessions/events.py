@@ -92,6 +92,13 @@ class ParticipantModeRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class MarkerEvent:
+    """A marker from outside the session's participants (an assistant's tool call, its decision)."""
+
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class HeldDecided:
     """An approver (or the timeout) decided a held action."""
 
@@ -137,6 +144,7 @@ Event = (
     | ParticipantSubmit
     | ParticipantModeRequest
     | HeldDecided
+    | MarkerEvent
     | Tick
     | EndRequest
     | RecordingFailed

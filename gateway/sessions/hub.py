@@ -16,6 +16,7 @@ appends to the ``AuditLog``, so a slow store never stalls a session's output.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
@@ -33,6 +34,7 @@ from gateway.core.ports import AuditLog
 from gateway.policy import Actor
 from gateway.sessions.audit import AUDIT_RECORDING_FAILED, AUDIT_RESUME_REFUSED
 from gateway.sessions.broker import Broker, BrokerConfig
+from gateway.sessions.events import MarkerEvent
 from gateway.sessions.ports import (
     ConnectorHandle,
     ParticipantStream,
@@ -99,6 +101,13 @@ class AuditPump:
             await self._wake.wait()
 
 
+HOOK_TOKEN_BYTES = 32  # per-session bearer token of the assistant hooks
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class Hub:
     """Live sessions on this node (see the module docstring)."""
 
@@ -117,6 +126,7 @@ class Hub:
         self._clock = clock or _MonotonicClock()
         self._wall = wall_clock or _WallClock()
         self._brokers: dict[SessionId, Broker] = {}
+        self._hook_tokens: dict[str, SessionId] = {}
         self._tasks: dict[SessionId, asyncio.Task[None]] = {}
         self._tg: asyncio.TaskGroup | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -204,6 +214,9 @@ class Hub:
             config=self._config,
         )
         self._brokers[session_id] = broker
+        hook_token = secrets.token_urlsafe(HOOK_TOKEN_BYTES)
+        self._hook_tokens[_token_hash(hook_token)] = session_id
+        broker.hook_token = hook_token
         self._tasks[session_id] = tg.create_task(self._serve(broker), name=f"session {session_id}")
         self._audit.emit(
             AuditEvent(
@@ -244,6 +257,20 @@ class Hub:
         finally:
             self._brokers.pop(broker.session_id, None)
             self._tasks.pop(broker.session_id, None)
+            # The session's hook token dies with it: an assistant's later calls are refused.
+            self._hook_tokens.pop(_token_hash(broker.hook_token), None)
+
+    def session_for_hook_token(self, token: str) -> SessionInfo | None:
+        """The live session a hook token was minted for (by hash; unknown or ended: None)."""
+        session_id = self._hook_tokens.get(_token_hash(token)) if token else None
+        broker = self._brokers.get(session_id) if session_id is not None else None
+        return broker.info() if broker is not None and broker.live else None
+
+    def mark(self, session_id: SessionId, label: str) -> None:
+        """Put a marker into the session's recording (tool calls, decisions); ignored once ended."""
+        broker = self._brokers.get(session_id)
+        if broker is not None:
+            broker.post(MarkerEvent(label))
 
     # --- ParticipantHub ------------------------------------------------------------------
 

@@ -35,6 +35,8 @@ class LinkTarget(Protocol):
     @property
     def received(self) -> int: ...
 
+    hook_token: str
+
     def connector_event(self, event: LinkEvent) -> None: ...
 
     async def drain(self) -> None: ...
@@ -57,6 +59,11 @@ class ConnectorLink:
     @property
     def resume_token(self) -> str:
         return self._token
+
+    @property
+    def hook_token(self) -> str:
+        """The bearer token of this session's assistant hooks (RCGATE_HOOK_TOKEN)."""
+        return self._target.hook_token
 
     @property
     def received(self) -> int:

@@ -54,6 +54,10 @@ class ConnectorHandle(Protocol):
     def resume_token(self) -> str: ...
 
     @property
+    def hook_token(self) -> str:
+        """The bearer token the session's assistant hooks present (revoked when it ends)."""
+
+    @property
     def received(self) -> int:
         """Output bytes the gateway holds: the connector resends from this offset."""
 
@@ -224,6 +228,12 @@ class ParticipantHub(Protocol):
 
     def session(self, session_id: SessionId) -> SessionInfo:
         """``NotFound`` if the session is not live on this node."""
+
+    def session_for_hook_token(self, token: str) -> SessionInfo | None:
+        """The live session whose assistant hooks present ``token`` (None: unknown or ended)."""
+
+    def mark(self, session_id: SessionId, label: str) -> None:
+        """A marker in the session's recording (an assistant's tool call and its decision)."""
 
 
 # --- recording: what the sessions room needs from gateway.recording ----------------------------

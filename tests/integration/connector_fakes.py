@@ -49,6 +49,10 @@ class FakeHandle:
         return self._s.token
 
     @property
+    def hook_token(self) -> str:
+        return "hook-" + self._s.token
+
+    @property
     def received(self) -> int:
         return len(self._s.output)
 

@@ -98,6 +98,7 @@ async def test_connector_with_valid_certificate_registers_streams_and_gets_input
         assert welcome.info == {
             "session_id": session.id,
             "resume_token": session.token,
+            "hook_token": "hook-" + session.token,
             "link_url": LINK_BASE + session.id,
             "received": 0,
         }
