@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 
-SCROLLBACK_BYTES = 2 * 1024 * 1024  # 2 MiB, as sshx's SHELL_STORED_BYTES
+SCROLLBACK_BYTES = 8 * 1024 * 1024  # 8 MiB: a joiner sees the screen; a cut-off participant resumes
 MERGE_BYTES = 16 * 1024  # 16 KiB: chunks smaller than this are merged into the open tail
 
 
