@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import pexpect
@@ -23,6 +24,8 @@ DEMO_POLICY = str(Path(__file__).resolve().parents[2] / "gateway" / "policy" / "
 # Any free SSH port, and the demo policy (members may watch; the default lets only the owner in).
 SSH_ANY_PORT = {"RCGATE_SSH__PORT": "0", "RCGATE_POLICY__FILE": DEMO_POLICY}
 IDLE_2S = {**SSH_ANY_PORT, "RCGATE_SESSIONS__IDLE_TIMEOUT_S": "2"}
+JOIN_FRESH_S = 10  # the lowest the settings accept: joining needs a factor this fresh
+STEPUP = {**SSH_ANY_PORT, "RCGATE_SESSIONS__JOIN_MAX_AGE_S": str(JOIN_FRESH_S)}
 
 
 async def _owner_shares(gateway, new_tab, virtual_authenticator, tmp_path: Path, *command: str):
@@ -35,18 +38,34 @@ async def _owner_shares(gateway, new_tab, virtual_authenticator, tmp_path: Path,
     return owner, child, link
 
 
-async def _browser_viewer(gateway, new_tab, virtual_authenticator, link: str, name: str = "victor"):
+async def _browser_viewer(
+    gateway, new_tab, virtual_authenticator, link: str, name: str = "victor", *, step_up: bool = False
+):
     viewer = await new_tab(viewport={"width": 390, "height": 780})  # a phone screen
     await virtual_authenticator(viewer.page)
     await live.enrol_passkey(viewer.page, gateway.enrol_link(name, "member"))
-    await viewer.page.goto(link)
+    if step_up:
+        # Sign out, sign in with the passkey, let the factor go stale: opening the link asks again.
+        page = viewer.page
+        await page.goto(f"{gateway.url}/account")
+        await page.get_by_role("button", name="Sign out").click()
+        await page.wait_for_url(re.compile(r"/login$"))
+        await page.get_by_role("button", name="Sign in with a passkey").click()
+        await page.wait_for_url(f"{gateway.url}/")
+        await asyncio.sleep(JOIN_FRESH_S + 1.5)
+        await page.goto(link)
+        dialog = page.get_by_role("dialog", name="Confirm your identity")
+        await expect(dialog).to_be_visible()
+        await dialog.get_by_role("button", name="Use your passkey").click()
+    else:
+        await viewer.page.goto(link)
     await viewer.page.wait_for_url(f"{gateway.url}/p/*")
     await expect(viewer.page.locator("#mode-badge")).to_have_text("View only")
     return viewer
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("gateway", [SSH_ANY_PORT], indirect=True)
+@pytest.mark.parametrize("gateway", [STEPUP], indirect=True)
 async def test_browser_and_ssh_viewers_see_the_shared_shell_and_cannot_type(
     gateway, new_tab, virtual_authenticator, oathtool, tmp_path
 ):
@@ -57,7 +76,7 @@ async def test_browser_and_ssh_viewers_see_the_shared_shell_and_cannot_type(
         child.sendline("echo owner-typed-$((40+2))")
         child.expect("owner-typed-42")
 
-        viewer = await _browser_viewer(gateway, new_tab, virtual_authenticator, link)
+        viewer = await _browser_viewer(gateway, new_tab, virtual_authenticator, link, step_up=True)
         page = viewer.page
         await live.screen_has(page, "owner-typed-42")
 
