@@ -375,7 +375,13 @@ async def share_demo_session(rt: Runtime, settings: Settings) -> int:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         terminal = LocalTerminal(None, devnull, sys.stdout.fileno())
-        return await share(list(DEMO_COMMAND), labels={"demo": "yes"}, identity=ident, terminal=terminal)
+        return await share(
+            list(DEMO_COMMAND),
+            labels={"demo": "yes"},
+            identity=ident,
+            terminal=terminal,
+            forward_signals=False,
+        )
     finally:
         os.close(devnull)
 

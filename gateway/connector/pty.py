@@ -183,9 +183,11 @@ class PtyRunner:
         on_output: Callable[[bytes], None] = lambda data: None,
         on_resize: Callable[[int, int], None] = lambda cols, rows: None,
         env: Mapping[str, str] | None = None,
+        forward_signals: bool = True,
     ) -> None:
         if not argv:
             raise ValueError("no command to run")
+        self._forward_signals = forward_signals
         self._argv = list(argv)
         self._term = terminal
         self._on_output = on_output
@@ -368,6 +370,8 @@ class PtyRunner:
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
         installed: list[int] = []
+        if not self._forward_signals:  # embedded (the demo): the host process owns the signals
+            return installed
         wanted: list[tuple[int, Callable[[], None]]] = [(signal.SIGWINCH, self._on_winch)]
         wanted += [(s, functools.partial(self._forward_signal, s)) for s in FORWARDED_SIGNALS]
         for signum, handler in wanted:

@@ -90,6 +90,7 @@ async def share(
     identity: Identity | None = None,
     terminal: LocalTerminal | None = None,
     assistant: str | None = None,
+    forward_signals: bool = True,
 ) -> int:
     """Share ``command`` until it exits; return its exit status (128 + N after signal N).
 
@@ -131,7 +132,14 @@ async def share(
                 command, env = await asyncio.to_thread(
                     wire_assistant, assistant, command, ident, link.hook_token
                 )
-            runner = PtyRunner(command, term, on_output=link.push_output, on_resize=link.resize, env=env)
+            runner = PtyRunner(
+                command,
+                term,
+                on_output=link.push_output,
+                on_resize=link.resize,
+                env=env,
+                forward_signals=forward_signals,
+            )
             link.on_input = runner.write_input
             if link.link_url:
                 print_link(term, link.link_url)

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -33,67 +33,13 @@ from gateway.core.errors import Conflict, Unavailable
 from gateway.recording import archive
 from gateway.recording.asciicast import CastFormatError, Header, parse_header
 from gateway.recording.chain import Report, exit_code_of, fingerprint
+from gateway.recording.markers import AUDIT_LIMIT, COUNTED, AuditFacts, read_audit
 from gateway.recording.recorder import sidecars_of
 from gateway.recording.search import Searcher, SearchLimits, SearchResult
 
-COUNTED = (
-    "joins",
-    "leaves",
-    "approval_requests",
-    "approvals",
-    "denials",
-    "refusals",
-    "tool_calls",
-    "redactions",
-)
-_KIND_COUNTS = {
-    "join": "joins",
-    "leave": "leaves",
-    "approval_request": "approval_requests",
-    "approval": "approvals",
-    "denial": "denials",
-    "refusal": "refusals",
-    "tool_call": "tool_calls",
-    "redaction": "redactions",
-}
-_MARKERS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("join", re.compile(r"join (?P<name>.+) \((?P<mode>[a-z_]+)\)\Z")),
-    ("leave", re.compile(r"leave (?P<name>[^:]+)")),
-    ("approval_request", re.compile(r"approval requested\b")),
-    ("approval", re.compile(r"approved\b")),
-    ("denial", re.compile(r"denied\b")),
-    ("allowed", re.compile(r"allowed\b")),
-    ("refusal", re.compile(r"refused\b")),
-    ("mode", re.compile(r"mode (?P<name>.+) -> (?P<mode>[a-z_]+):")),
-    ("end", re.compile(r"end: ")),
-    ("tool_call", re.compile(r"(tool|hook)\b", re.IGNORECASE)),
-    ("redaction", re.compile(r"redact", re.IGNORECASE)),
-)
-_PATTERNS = dict(_MARKERS)
 _TAIL_BYTES = 64 * 1024
 _MAX_TAIL_BYTES = 8 * 1024 * 1024
 _HEADER_MAX = 1024 * 1024
-AUDIT_LIMIT = 20_000
-
-
-def classify(label: str) -> str:
-    """The kind of a marker label (``join``, ``approval``, ``denial``, ``tool_call``, … or ``other``)."""
-    for kind, pattern in _MARKERS:
-        if pattern.match(label):
-            return kind
-    return "other"
-
-
-def event_kind(record: dict[str, object]) -> str:
-    """The kind of an audit stream record: its marker's kind, or one derived from its type."""
-    if record.get("type") == "marker":
-        return classify(str(record.get("label", "")))
-    kind = str(record.get("type", ""))
-    if "tool" in kind or kind.startswith("hook"):
-        return "tool_call"
-    if "redact" in kind:
-        return "redaction"
-    return "event"
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,53 +171,6 @@ def _read_header(path: Path) -> Header | None:
         return None
 
 
-@dataclass(slots=True)
-class _AuditFacts:
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTED, 0))
-    participants: list[str] = field(default_factory=list)
-    modes: list[str] = field(default_factory=list)
-
-    def add(self, record: dict[str, object]) -> None:
-        kind = event_kind(record)
-        counted = _KIND_COUNTS.get(kind)
-        is_marker = record.get("type") == "marker"
-        if counted is not None and (is_marker or kind in ("tool_call", "redaction")):
-            detail = record.get("detail")
-            n = detail.get("count") if isinstance(detail, dict) else None
-            self.counts[counted] += n if isinstance(n, int) and kind == "redaction" else 1
-        if is_marker and kind in ("join", "mode"):
-            m = _PATTERNS[kind].match(str(record.get("label", "")))
-            if m is not None:
-                if kind == "join" and m.group("name") not in self.participants:
-                    self.participants.append(m.group("name"))
-                if m.group("mode") not in self.modes:
-                    self.modes.append(m.group("mode"))
-
-
-def read_audit(path: Path, limit: int = AUDIT_LIMIT) -> tuple[list[dict[str, object]], bool]:
-    """The records of an ``.audit.jsonl`` (header line skipped), each with its ``kind``."""
-    records: list[dict[str, object]] = []
-    try:
-        f = path.open("rb")
-    except FileNotFoundError:
-        return records, False
-    with f:
-        for raw in f:
-            if not raw.endswith(b"\n"):
-                break  # a partial last line: still being written
-            with contextlib.suppress(ValueError):
-                obj = json.loads(raw)
-                if not isinstance(obj, dict) or "rcgate_audit" in obj:
-                    continue
-                t = obj.get("t")
-                if isinstance(t, bool) or not isinstance(t, int | float):
-                    continue
-                if len(records) >= limit:
-                    return records, True
-                records.append({**obj, "kind": event_kind(obj)})
-    return records, False
-
-
 def verification_summary(reports: Sequence[Report]) -> dict[str, object]:
     """One verdict for the badge (``intact``, ``unsigned_tail``, or the worst outcome) and the reports."""
     code = exit_code_of(reports)
@@ -320,7 +219,7 @@ class Catalog:
         header = _read_header(cast_path)
         meta = header.rcgate if header is not None else None
         last = archive.last_checkpoint(side.chain.read_bytes() if side.chain.exists() else None)
-        facts = _AuditFacts()
+        facts = AuditFacts()
         for record in read_audit(side.audit)[0]:
             facts.add(record)
         size = key[0][0]
@@ -438,3 +337,21 @@ class Catalog:
         self.searcher.prune(e.id for e in entries)
         entries.sort(key=lambda e: (e.start or 0, e.id), reverse=True)
         return self.searcher.search([e.path for e in entries], query, limits)
+
+    def index_all(self, budget_s: float = 3600.0) -> int:
+        """Build missing or stale search indexes, newest recording first; how many were built.
+
+        Optional: searches build what they need. A gateway may run this in a worker thread at
+        start so that the first search over a large archive need not wait for its indexes.
+        """
+        began, built = time.monotonic(), 0
+        entries = sorted(self.entries(), key=lambda e: (e.start or 0, e.id), reverse=True)
+        for e in entries:
+            if time.monotonic() - began > budget_s:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                index, fresh = self.searcher.open_index(e.path)
+                if index is not None:
+                    index.close()
+                built += int(fresh)
+        return built

@@ -26,12 +26,13 @@ import os
 import re
 import threading
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.core.errors import BadRequest
-from gateway.recording.textindex import INDEX_VERSION, MAGIC, STREAMS, build_index, fold
+from gateway.recording.textindex import INDEX_VERSION, MAGIC, STREAMS, TEXT_BLOCK, build_index, fold
 
 MAX_QUERY_CHARS = 256
 SNIPPET_CHARS = 60
@@ -106,12 +107,13 @@ def _snippet_text(raw: bytes) -> str:
 _Table = tuple["array.array[int]", "array.array[float]"]
 
 
-class _OpenIndex:
-    """A mapped index file of one recording (see the module docstring)."""
+_Entry = dict[str, list[int]]
 
-    def __init__(
-        self, mm: mmap.mmap | None, base: int, streams: dict[str, dict[str, list[int] | None]]
-    ) -> None:
+
+class _OpenIndex:
+    """A mapped index file of one recording (see ``textindex``)."""
+
+    def __init__(self, mm: mmap.mmap | None, base: int, streams: dict[str, _Entry]) -> None:
         self.mm = mm
         self.base = base
         self.streams = streams
@@ -120,14 +122,17 @@ class _OpenIndex:
         if self.mm is not None:
             self.mm.close()
 
+    def _section(self, mm: mmap.mmap, where: list[int]) -> bytes:
+        return mm[self.base + where[0] : self.base + where[0] + where[1]]
+
     def find(self, rid: str, needle: bytes, limit: int, deadline: float) -> list[Hit]:
         hits: list[Hit] = []
         if self.mm is None:
             return hits
         for name in STREAMS:
             entry = self.streams.get(name) or {}
-            text, folded = entry.get("text"), entry.get("fold") or entry.get("text")
-            if not text or not folded:
+            folded = entry.get("fold")
+            if not folded:
                 continue
             start = self.base + folded[0]
             end = start + folded[1]
@@ -136,26 +141,40 @@ class _OpenIndex:
             while pos >= 0 and len(hits) < limit and time.monotonic() < deadline:
                 table = table or self._table(self.mm, entry)
                 t = _time_at(table, pos - start + len(needle) - 1)
-                hits.append(Hit(rid, name, t, *self._snippet(self.mm, text, pos - start, len(needle))))
+                hits.append(Hit(rid, name, t, *self._snippet(self.mm, entry, pos - start, len(needle))))
                 pos = self.mm.find(needle, pos + len(needle), end)
         return hits
 
-    def _table(self, mm: mmap.mmap, entry: dict[str, list[int] | None]) -> _Table:
+    def _table(self, mm: mmap.mmap, entry: _Entry) -> _Table:
         starts, times = array.array("q"), array.array("d")
         for arr, key in ((starts, "starts"), (times, "times")):
-            where = entry.get(key)
-            if where:
-                arr.frombytes(mm[self.base + where[0] : self.base + where[0] + where[1]])
+            if key in entry:
+                arr.frombytes(self._section(mm, entry[key]))
         return starts, times
 
-    def _snippet(self, mm: mmap.mmap, text: list[int], rel: int, n: int) -> tuple[str, str, str]:
-        """The match and up to ``SNIPPET_CHARS`` bytes of text on each side."""
-        base = self.base + text[0]
-        lo, hi = max(rel - SNIPPET_CHARS, 0), min(rel + n + SNIPPET_CHARS, text[1])
+    def _original(self, mm: mmap.mmap, entry: _Entry, lo: int, hi: int) -> bytes:
+        """Bytes ``lo:hi`` of the original text (decompressing only the blocks they are in)."""
+        if "text_z" not in entry:
+            return self._section(mm, entry["fold"])[lo:hi] if hi > lo else b""
+        offsets = array.array("q")
+        offsets.frombytes(self._section(mm, entry["text_blocks"]))
+        first, last = lo // TEXT_BLOCK, max(hi - 1, lo) // TEXT_BLOCK
+        z = entry["text_z"]
+        data = b"".join(
+            zlib.decompress(mm[self.base + z[0] + offsets[i] : self.base + z[0] + offsets[i + 1]])
+            for i in range(first, min(last + 1, len(offsets) - 1))
+        )
+        return data[lo - first * TEXT_BLOCK : hi - first * TEXT_BLOCK]
+
+    def _snippet(self, mm: mmap.mmap, entry: _Entry, rel: int, n: int) -> tuple[str, str, str]:
+        """The match and up to ``SNIPPET_CHARS`` bytes of the original text on each side."""
+        lo, hi = max(rel - SNIPPET_CHARS, 0), min(rel + n + SNIPPET_CHARS, entry["fold"][1])
+        around = self._original(mm, entry, lo, hi)
+        at, end = rel - lo, rel - lo + n
         return (
-            _snippet_text(mm[base + lo : base + rel]),
-            mm[base + rel : base + rel + n].decode("utf-8", errors="replace"),
-            _snippet_text(mm[base + rel + n : base + hi]),
+            _snippet_text(around[:at]),
+            around[at:end].decode("utf-8", errors="replace"),
+            _snippet_text(around[end:]),
         )
 
 

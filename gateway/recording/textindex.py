@@ -5,12 +5,14 @@ recording (``<id>.idx``): ``MAGIC``, an 8-byte little-endian header length, a JS
 the sections it names. The header holds the ``.cast``'s size and mtime (a changed cast means a
 stale index) and, for each stream (``o`` output, ``i`` input, ``m`` markers), where to find:
 
-* ``text``: the stripped text, UTF-8. Escape sequences are removed (cursor movements become a
-  space, so words on different screen positions stay apart), CR and CRLF become LF, tabs a
-  space, other control characters are dropped; input is edited with its backspaces, and Enter,
-  Ctrl-C, Ctrl-D and Ctrl-U end a line. A sequence split across events is handled (carried).
-* ``fold``: the text case-folded by ``fold`` (null when equal to ``text``). Only characters
-  whose lower case has the same UTF-8 length are folded, so offsets agree with ``text``.
+* ``fold``: the stripped text, UTF-8, case-folded by ``fold``: what a search scans. Escape
+  sequences are removed (cursor movements become a space, so words at different screen
+  positions stay apart), CR and CRLF become LF, tabs a space, other control characters are
+  dropped; input is edited with its backspaces, and Ctrl-C, Ctrl-D and Ctrl-U end a line. A
+  sequence split across events is carried over. Only characters whose lower case has the same
+  UTF-8 length are folded, so offsets agree with the original text.
+* ``text_z`` / ``text_blocks``: the original (unfolded) text for snippets, zlib-compressed in
+  ``TEXT_BLOCK`` blocks and the offsets of the blocks; absent when folding changed nothing.
 * ``starts`` / ``times``: the time table, int64 byte offsets and float64 seconds. Events are
   grouped while they come within ``GROUP_S`` of the group's first event and stay under
   ``GROUP_BYTES``; each group has one entry: where its text starts and the time of its last
@@ -30,15 +32,17 @@ import json
 import os
 import re
 import secrets
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 MAGIC = b"RCGIDX1\n"
 STREAMS = ("o", "i", "m")
 GROUP_S = 0.1  # events within this of a group's first event share its time entry
 GROUP_BYTES = 64 * 1024
 READ_BLOCK = 8 * 1024 * 1024
+TEXT_BLOCK = 64 * 1024  # the original text is zlib-compressed in blocks of this many bytes
 MAX_CARRY = 64 * 1024  # an unterminated escape sequence longer than this is payload, not text
 
 _ESC_MOVE = re.compile(r"\x1b\[[0-?]*[ -/]*[ABCDEFGHJdfr]|\x9b[0-?]*[ -/]*[ABCDEFGHJdfr]")
@@ -54,11 +58,11 @@ _INCOMPLETE = re.compile(
     r"(?:\x1b(?:\[[0-?]*[ -/]*|[\]PX^_][^\x07\x1b\x9c]*\x1b?|[ -/]*)?"
     r"|\x9b[0-?]*[ -/]*|[\x90\x98\x9d\x9e\x9f][^\x07\x1b\x9c]*\x1b?)\Z"
 )
-_INTRODUCERS = re.compile(r"[\x1b\x90\x98\x9b\x9d\x9e\x9f]")
+_SPECIAL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")  # anything but printable text and LF
+_C1 = re.compile(r"[\x90\x98\x9b\x9d\x9e\x9f]")
 _OVERSTRIKE = re.compile(r"[^\n\x08]\x08")
-_NEWLINES = re.compile(r"\r\n?")
 _DROP = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_INPUT_BREAKS = re.compile(r"[\r\x03\x04\x15]")
+_INPUT_BREAKS = re.compile(r"[\x03\x04\x15]")
 _ERASE = re.compile(r"[\x08\x7f]")
 
 
@@ -99,10 +103,17 @@ class Stripper:
         self._input = input_stream
 
     def _split_tail(self, text: str) -> tuple[str, str]:
-        """``text`` without an unfinished escape sequence at its end, and that sequence."""
-        starts = [m.start() for m in _INTRODUCERS.finditer(text, max(0, len(text) - MAX_CARRY))][-2:]
-        for start in starts:  # the earlier of the last two: an OSC cut between its ESC and '\'
-            if _INCOMPLETE.match(text, start):
+        """``text`` without an unfinished escape sequence at its end, and that sequence.
+
+        A carried sequence longer than ``MAX_CARRY`` keeps only its introducer: what follows
+        is a string's payload (a clipboard write, a title), dropped, not text to index.
+        """
+        last = text.rfind("\x1b")
+        if last < 0:
+            return text, ""
+        # The earlier of the last two ESCs first: an OSC cut between its ESC and '\\' (ST).
+        for start in (text.rfind("\x1b", 0, last), last):
+            if start >= 0 and _INCOMPLETE.match(text, start):
                 tail = text[start:]
                 return text[:start], tail if len(tail) <= MAX_CARRY else tail[:2]
         return text, ""
@@ -110,13 +121,22 @@ class Stripper:
     def feed(self, text: str) -> str:
         if self._carry:
             text, self._carry = self._carry + text, ""
-        text, self._carry = self._split_tail(text)
-        text = _ESC_MOVE.sub(" ", text)
-        text = _ESC_ANY.sub("", text)
+        if self._input:
+            text = text.replace("\r", "\n")
+        elif "\r\n" in text:
+            text = text.replace("\r\n", "\n")
+        if _SPECIAL.search(text) is None:  # the common case: plain text (a keystroke, a line)
+            return text
+        if "\x1b" in text:
+            text, self._carry = self._split_tail(text)
+            text = _ESC_MOVE.sub(" ", text)
+            text = _ESC_ANY.sub("", text)
+        elif _C1.search(text):
+            text = _ESC_ANY.sub("", _ESC_MOVE.sub(" ", text))
         if self._input:
             text = _INPUT_BREAKS.sub("\n", text)
         else:
-            text = _NEWLINES.sub("\n", text)
+            text = text.replace("\r", "\n")
             if "\x08" in text:
                 text = _OVERSTRIKE.sub("", text)
         text = text.replace("\t", " ")
@@ -178,12 +198,21 @@ class _StreamBuilder:
             buf.extend(piece)
         return "".join(buf)
 
-    def sections(self) -> tuple[bytes, bytes | None, bytes, bytes]:
-        """Text, folded text (None when identical), group starts (byte offsets), group times."""
+    def sections(self) -> dict[str, bytes]:
+        """This stream's sections (see the module docstring), by name."""
         text = "".join(self.parts)
-        data = text.encode("utf-8")
         folded_text = fold(text)
-        folded = None if folded_text == text else folded_text.encode("utf-8")
+        out = {"fold": folded_text.encode("utf-8")}
+        if folded_text != text:  # the original, for snippets: compressed blocks
+            data = text.encode("utf-8")
+            blocks, offsets, pos = [], [0], 0
+            for i in range(0, len(data), TEXT_BLOCK):
+                z = zlib.compress(data[i : i + TEXT_BLOCK], 1)
+                blocks.append(z)
+                pos += len(z)
+                offsets.append(pos)
+            out["text_z"] = b"".join(blocks)
+            out["text_blocks"] = array.array("q", offsets).tobytes()
         if text.isascii():
             starts = self.starts
         else:  # character offsets -> byte offsets
@@ -192,7 +221,9 @@ class _StreamBuilder:
                 pos += len(text[done:start].encode("utf-8"))
                 done = start
                 starts.append(pos)
-        return data, folded, array.array("q", starts).tobytes(), array.array("d", self.times).tobytes()
+        out["starts"] = array.array("q", starts).tobytes()
+        out["times"] = array.array("d", self.times).tobytes()
+        return out
 
 
 def _events(cast_path: Path) -> Iterator[list[object]]:
@@ -248,15 +279,11 @@ def build_index(cast_path: Path, out: Path) -> None:
     header: dict[str, object] = {"v": INDEX_VERSION, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     sections: list[bytes] = []
     offset = 0
-    streams: dict[str, dict[str, list[int] | None]] = {}
+    streams: dict[str, dict[str, list[int]]] = {}
     for name, b in builders.items():
         b.flush()
-        text, folded, starts, times = b.sections()
-        entry: dict[str, list[int] | None] = {}
-        for key, blob in (("text", text), ("fold", folded), ("starts", starts), ("times", times)):
-            if blob is None:
-                entry[key] = None
-                continue
+        entry: dict[str, list[int]] = {}
+        for key, blob in b.sections().items():
             entry[key] = [offset, len(blob)]
             sections.append(blob)
             offset += len(blob)
