@@ -40,6 +40,7 @@ from gateway.httpd.server import HttpServices, make_app
 from gateway.links.service import LinkService
 from gateway.policy import Allow, PolicyError, shipped_policy_text
 from gateway.policy_watch import PolicyWatcher
+from gateway.recording.catalog import Catalog
 from gateway.recording.keys import RECORDING_KEY_FILE, load_or_create_signing_key
 from gateway.recording.recorder import RecorderFactory
 from gateway.sessions.admission import actor_of, admit
@@ -256,6 +257,9 @@ async def running_gateway(
         device = DeviceFlow(svc.store, svc.store, svc.clock, ca, settings.ssh.cert_valid_s)
         recording_key = await asyncio.to_thread(load_or_create_signing_key, data / RECORDING_KEY_FILE)
         recorders = RecorderFactory(settings.recordings_dir, signing_key=recording_key)
+        catalog = Catalog(
+            settings.recordings_dir, recording_key.public_key(), index_dir=data / "search-index"
+        )
         approvals = ApprovalService(svc.store, svc.clock)
         signer = ActionSigner(svc.identity, svc.store)
         async with Hub(
@@ -322,6 +326,7 @@ async def running_gateway(
                     policy=policy,
                     approvals=approvals,
                     signer=signer,
+                    recordings=catalog,
                 ),
                 cfg,
             )

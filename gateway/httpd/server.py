@@ -19,6 +19,7 @@ from gateway.httpd import (
     routes_hooks,
     routes_identity,
     routes_policy,
+    routes_recordings,
     routes_sessions,
 )
 from gateway.httpd.context import (
@@ -40,8 +41,10 @@ from gateway.httpd.middleware import (
     identity_middleware,
 )
 from gateway.httpd.openapi import build_openapi
+from gateway.httpd.routes_recordings import RECORDINGS
 from gateway.links.service import LinkService
 from gateway.policy.source import PolicySource
+from gateway.recording.catalog import Catalog
 from gateway.sessions.approvals import ApprovalService
 from gateway.sessions.ports import ParticipantHub, ParticipantStream
 
@@ -56,6 +59,8 @@ PAGES = {
     "/l/{token}": "link.html",
     "/p/{participation}": "session.html",
     "/approvals": "approvals.html",
+    "/recordings": "recordings.html",
+    "/replay/{id}": "replay.html",
 }
 # Only these files of web/node_modules are served, under /vendor/.
 VENDOR_FILES = {
@@ -73,6 +78,7 @@ API_TABLES = [
     routes_policy.routes,
     routes_approvals.routes,
     routes_hooks.routes,
+    routes_recordings.routes,
 ]
 
 
@@ -85,6 +91,7 @@ class HttpServices:
     policy: PolicySource
     approvals: ApprovalService
     signer: ActionSigner
+    recordings: Catalog | None = None  # the reviewer workbench (optional in small test apps)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -120,6 +127,8 @@ def make_app(services: HttpServices, config: HttpConfig) -> web.Application:
     app[POLICY] = services.policy
     app[APPROVALS] = services.approvals
     app[ACTION_SIGNER] = services.signer
+    if services.recordings is not None:
+        app[RECORDINGS] = services.recordings
     app[LIVE_STREAMS] = dict[LinkId, set[ParticipantStream]]()
     app[CONFIG] = config
     app.router.add_get("/healthz", healthz)

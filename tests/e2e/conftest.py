@@ -119,6 +119,7 @@ def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Gateway]
         "RCGATE_RECORDINGS_DIR": str(tmp_path / "recordings"),
         "RCGATE_HTTP__HOST": "localhost",
         "RCGATE_HTTP__PORT": str(port),
+        "RCGATE_SSH__PORT": "0",  # any free port: tests never collide with a running gateway on 2222
         **extra,
     }
     env.pop("RCGATE_TEST_REDIS_URL", None)

@@ -1,4 +1,5 @@
-// /admin: users (add, disable, reset factors; shows the enrolment link) and the audit log.
+// /admin: users (add, disable, reset factors; shows the enrolment link), the policy (validate, save,
+// version history with diffs, explain a decision) and the audit log.
 
 import { api } from "./api.js";
 import { requireUser } from "./nav.js";
@@ -173,6 +174,186 @@ function setupAddUser() {
   });
 }
 
+// ---- policy ----
+
+const policyState = { editable: false, selectedVersion: null };
+
+function showPolicyResult(summary, problems = [], kind = "ok") {
+  const box = $("#policy-result");
+  const summaryNode = $("#policy-result-summary");
+  summaryNode.textContent = summary;
+  box.dataset.state = kind;
+  $("#policy-problems").replaceChildren(...problems.map((text) => el("li", {}, text)));
+  box.hidden = false;
+}
+
+function problemText(p) {
+  const parts = [];
+  if (p.line !== null && p.line !== undefined) parts.push(`line ${p.line}`);
+  if (p.field) parts.push(String(p.field));
+  parts.push(String(p.message || ""));
+  return parts.join(": ");
+}
+
+async function loadPolicy({ keepText = false } = {}) {
+  const res = await api("GET", "/api/admin/policy");
+  if (!keepText) $("#policy-text").value = res.text || "";
+  $("#policy-version").textContent = res.version || "—";
+  $("#policy-source").textContent = res.source || "—";
+  showMessage($("#policy-load-error"), res.error ? `The last load was refused: ${res.error}` : "");
+  policyState.editable = Boolean(res.editable);
+  $("#policy-save").hidden = !policyState.editable;
+  renderVersions(Array.isArray(res.versions) ? res.versions : []);
+}
+
+function renderVersions(names) {
+  const list = $("#policy-versions");
+  // Newest first (the API lists them oldest first).
+  const items = names
+    .slice()
+    .reverse()
+    .map((name) => {
+      const show = el("button", { type: "button", class: "secondary small" }, `Show ${name}`);
+      show.addEventListener("click", async () => {
+        try {
+          const res = await busy(show, () =>
+            api("GET", `/api/admin/policy/versions/${encodeURIComponent(name)}`),
+          );
+          $("#policy-diff-heading").textContent = `Diff of ${name}`;
+          $("#policy-diff").textContent = res.diff || "(no change from the version before)";
+          $("#policy-diff-box").hidden = false;
+          policyState.selectedVersion = name;
+        } catch (err) {
+          fail(err);
+        }
+      });
+      return el("li", { dataset: { version: name } }, show);
+    });
+  list.replaceChildren(...items);
+  $("#policy-versions-empty").hidden = items.length > 0;
+}
+
+function setupPolicy() {
+  const text = $("#policy-text");
+  const validate = $("#policy-validate");
+  const save = $("#policy-save");
+  const form = $("#policy-form");
+  const reload = $("#policy-reload");
+
+  validate.addEventListener("click", async () => {
+    clearMessage(error);
+    try {
+      const res = await busy(validate, () => api("POST", "/api/admin/policy/validate", { text: text.value }));
+      if (res.valid) {
+        const warnings = (res.warnings || []).map((w) => `warning: ${w.rule ? `${w.rule}: ` : ""}${w.message}`);
+        showPolicyResult(`valid, version ${res.version}`, warnings, "ok");
+      } else {
+        const problems = (res.problems || []).map(problemText);
+        if (problems.length === 0 && res.message) problems.push(String(res.message));
+        showPolicyResult("not valid", problems, "error");
+      }
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!policyState.editable) return;
+    clearMessage(error);
+    try {
+      const res = await busy([save, validate], () => api("POST", "/api/admin/policy", { text: text.value }));
+      showPolicyResult(`saved, version ${res.version} is in force`, [], "ok");
+      say(`Policy version ${res.version} is in force.`);
+      await Promise.all([loadPolicy({ keepText: true }), loadAudit()]);
+    } catch (err) {
+      if (err && err.code === "policy_invalid") {
+        // The message lists each problem on its own line ("source:line: field: message").
+        showPolicyResult("not saved: the policy is not valid", String(err.message || "").split("\n"), "error");
+        return;
+      }
+      if (err && err.code === "reauth_cancelled") {
+        showPolicyResult("not saved: confirming your identity was cancelled", [], "error");
+        return;
+      }
+      showPolicyResult(`not saved: ${errorText(err)}`, [], "error");
+      fail(err);
+    }
+  });
+
+  reload.addEventListener("click", async () => {
+    try {
+      await busy(reload, () => loadPolicy());
+      $("#policy-result").hidden = true;
+    } catch (err) {
+      fail(err);
+    }
+  });
+}
+
+function parseLabels(raw) {
+  const labels = {};
+  for (const part of raw.split(",")) {
+    const item = part.trim();
+    if (!item) continue;
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new Error(`A label is written k=v: “${item}”.`);
+    labels[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
+  }
+  return labels;
+}
+
+function setupExplain() {
+  const form = $("#explain-form");
+  const submit = $("#explain-submit");
+  const result = $("#explain-result");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearMessage(error);
+    const user = $("#explain-user").value.trim();
+    if (!user) {
+      showMessage(error, "Enter the user whose action to explain.");
+      $("#explain-user").focus();
+      return;
+    }
+    const owner = $("#explain-owner").value.trim();
+    const mode = $("#explain-mode").value || null;
+    const input = $("#explain-input").value;
+    const tool = $("#explain-tool").value.trim();
+    let labels;
+    let toolInput = null;
+    try {
+      labels = parseLabels($("#explain-labels").value);
+      if (tool) toolInput = input.trim() ? JSON.parse(input) : {};
+      if (toolInput !== null && (typeof toolInput !== "object" || Array.isArray(toolInput))) {
+        throw new Error("With a tool, Input is the tool's JSON input (an object).");
+      }
+    } catch (err) {
+      showMessage(error, err instanceof SyntaxError ? `Input is not JSON: ${err.message}` : errorText(err));
+      return;
+    }
+    const body = { user, labels, mode };
+    if (owner) body.owner = owner;
+    if (tool) {
+      body.tool = tool;
+      body.tool_input = toolInput;
+    } else if (input) {
+      body.input = input;
+    } else {
+      body.request = true;
+    }
+    try {
+      const res = await busy(submit, () => api("POST", "/api/admin/policy/explain", body));
+      result.textContent = res.text || res.summary || "";
+      result.dataset.decision = res.decision || "";
+      result.hidden = false;
+    } catch (err) {
+      result.hidden = true;
+      fail(err);
+    }
+  });
+}
+
 // ---- audit log ----
 
 function who(id) {
@@ -220,6 +401,8 @@ if (me) {
     showMessage(error, "This page is for administrators. Your role is " + me.user.role + ".");
   } else {
     setupAddUser();
+    setupPolicy();
+    setupExplain();
     const refresh = $("#audit-refresh");
     refresh.addEventListener("click", async () => {
       try {
@@ -231,7 +414,7 @@ if (me) {
     try {
       await loadUsers();
       $("#admin").hidden = false;
-      await loadAudit();
+      await Promise.all([loadPolicy(), loadAudit()]);
     } catch (err) {
       fail(err);
     }

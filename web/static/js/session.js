@@ -63,6 +63,10 @@ const state = {
 
 const idleTimer = new Countdown();
 const maxTimer = new Countdown();
+const privTimer = new Countdown(); // the latest privileged grant, as broadcast to everyone
+let privHolders = []; // names holding privileged mode now
+let privTick = null;
+let modeRequest = null; // {mode, reason, retried}: the last mode request, resent once after a step-up
 let idleTimeoutS = null;
 let term = null;
 let fit = null;
@@ -115,6 +119,46 @@ function setMode(mode) {
   if (term) term.options.disableStdin = mode === "view_only";
   const composer = document.querySelector("#composer-box");
   if (composer) composer.hidden = mode !== "approved_execution";
+  const drop = document.querySelector("#privileged-controls");
+  if (drop) drop.hidden = mode !== "privileged";
+}
+
+// ---- privileged mode: a banner everyone attached sees, counting down the grant ----
+
+function renderPrivileged() {
+  const banner = document.querySelector("#privileged-banner");
+  if (!banner) return;
+  if (privHolders.length === 0 || state.final) {
+    banner.hidden = true;
+    banner.textContent = "";
+    clearInterval(privTick);
+    privTick = null;
+    return;
+  }
+  const left = privTimer.remaining();
+  const when = left === null ? "" : ` — ${Math.ceil(left)} s left`;
+  banner.textContent = `Privileged: ${privHolders.join(", ")}${when}`;
+  banner.hidden = false;
+  if (privTick === null) privTick = setInterval(renderPrivileged, 500);
+}
+
+function setPrivileged(holders, grantS) {
+  privHolders = Array.isArray(holders) ? holders.map((h) => String(h)) : [];
+  if (privHolders.length === 0) privTimer.clear();
+  else if (grantS !== null && grantS !== undefined) privTimer.set(grantS);
+  state.privileged = { holders: privHolders.slice(), remaining: privTimer.remaining() };
+  renderPrivileged();
+}
+
+/** Ask the gateway for another mode (an approver may have to grant it). */
+function requestMode(mode, reason, { retried = false } = {}) {
+  modeRequest = { mode, reason, retried };
+  return sendFrame(JSON.stringify({ t: "request_mode", mode, reason }));
+}
+
+function setRequestStatus(text) {
+  const node = document.querySelector("#privileged-request-status");
+  if (node) showMessage(node, text);
 }
 
 function setSessionFacts({ owner, host, command }) {
@@ -143,6 +187,10 @@ function renderParticipants(list) {
   });
   $("#participants").replaceChildren(...items);
   $("#participant-count").textContent = String(state.participants.length);
+  if (state.participants.length > 0 || privHolders.length > 0) {
+    const holders = state.participants.filter((p) => p.mode === "privileged").map((p) => p.name || "unknown");
+    if (holders.join("\n") !== privHolders.join("\n")) setPrivileged(holders, null);
+  }
 }
 
 function renderTimers() {
@@ -217,6 +265,11 @@ function finish(text, { signIn = false } = {}) {
   if (signIn) signinAgain.href = `/login?next=${encodeURIComponent(location.pathname)}`;
   reconnectActions.hidden = !signIn;
   if (term) term.options.disableStdin = true;
+  renderPrivileged();
+  for (const id of ["#privileged-controls", "#composer-box"]) {
+    const node = document.querySelector(id);
+    if (node) node.hidden = true;
+  }
   if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000);
 }
 
@@ -438,6 +491,12 @@ function onControl(text) {
     case "verdict":
       onVerdict(m);
       break;
+    case "mode":
+      onMode(m);
+      break;
+    case "privileged":
+      setPrivileged(m.holders, m.grant_s);
+      break;
     case "error":
       state.errors += 1;
       flash(`The gateway did not accept a message: ${m.message || "malformed"}`);
@@ -452,7 +511,44 @@ const VERDICT_TEXT = {
   denied: "denied",
   held: "held for approval",
   approved: "approved: sent to the terminal",
+  stepup: "confirm your identity first",
 };
+
+const MODE_VERDICT_TEXT = { ...VERDICT_TEXT, approved: "approved", allowed: "allowed" };
+
+/** This participant's mode changed (granted, dropped, or a privileged grant expired). */
+function onMode(m) {
+  if (m.participant_id && state.participantId && m.participant_id !== state.participantId) return;
+  const before = state.mode;
+  setMode(m.mode);
+  if (m.mode === "privileged" && m.grant_s !== undefined && m.grant_s !== null) privTimer.set(m.grant_s);
+  if (before !== m.mode) {
+    const why = m.reason ? ` (${m.reason})` : "";
+    flash(`Your mode is now ${modeLabel(m.mode)}${why}.`);
+    setRequestStatus("");
+  }
+  if (m.mode === "privileged" && term) term.focus();
+}
+
+/** A mode request needs a fresh factor: run the step-up dialog, then ask once more. */
+async function onModeStepUp(m) {
+  const req = modeRequest;
+  if (!req || req.retried || (m.text && m.text !== req.mode)) {
+    setRequestStatus(`Not granted: ${m.reason || "confirm your identity first"}.`);
+    return;
+  }
+  setRequestStatus("Confirm your identity to send the request.");
+  const factors = Array.isArray(m.factors) ? m.factors : [];
+  const passed = await stepUp({ factors, message: m.reason || "" });
+  if (!passed) {
+    modeRequest = null;
+    setRequestStatus("Cancelled: the request needs you to confirm your identity.");
+    return;
+  }
+  forgetSession();
+  if (requestMode(req.mode, req.reason, { retried: true })) setRequestStatus("Request sent.");
+  else setRequestStatus("Not connected: the request was not sent.");
+}
 
 /** A decision on one of this participant's actions: keep one line per action, updated in place. */
 function onVerdict(m) {
@@ -466,15 +562,32 @@ function onVerdict(m) {
     list.prepend(item);
   }
   item.dataset.state = m.state;
-  const what = m.kind === "key" ? `key (${m.text})` : m.text;
+  // A held mode request comes back as a held "line" whose text is the reason given.
+  const heldRequest =
+    modeRequest &&
+    !modeRequest.actionId &&
+    m.state === "held" &&
+    (m.text === modeRequest.reason.slice(0, 200) || m.text === `request ${modeRequest.mode}`);
+  if (heldRequest) modeRequest.actionId = m.action_id;
+  const isMode =
+    m.kind === "mode" || Boolean(heldRequest) || Boolean(modeRequest && m.action_id && modeRequest.actionId === m.action_id);
+  let what = m.kind === "key" ? `key (${m.text})` : m.text;
+  if (m.kind === "mode") what = `${modeLabel(m.text)} mode`;
   const why = m.reason ? ` — ${m.reason}` : "";
+  const label = (isMode ? MODE_VERDICT_TEXT : VERDICT_TEXT)[m.state] || m.state;
   item.replaceChildren(
     el("code", {}, what),
     " ",
-    el("span", { class: `badge verdict-${m.state}` }, VERDICT_TEXT[m.state] || m.state),
-    el("span", { class: "muted" }, ` rule ${m.rule}${why}`),
+    el("span", { class: `badge verdict-${m.state}` }, label),
+    el("span", { class: "muted" }, m.rule ? ` rule ${m.rule}${why}` : why),
   );
   if (m.state === "denied" && m.kind === "key") flash(`Key not sent: ${m.reason || "denied by policy"}.`);
+  if (isMode) {
+    if (m.state === "held") setRequestStatus("Waiting for an approver…");
+    else if (m.state === "denied") setRequestStatus(`Not granted: ${m.reason || "denied by policy"}.`);
+    else if (m.state === "approved") setRequestStatus("Granted.");
+    if (m.state === "stepup") onModeStepUp(m).catch((err) => setRequestStatus(errorText(err)));
+  }
 }
 
 function setupComposer() {
@@ -495,6 +608,34 @@ function setupComposer() {
       form.requestSubmit();
     }
   });
+}
+
+function setupPrivileged() {
+  const form = document.querySelector("#privileged-request");
+  const reason = document.querySelector("#privileged-reason");
+  const drop = document.querySelector("#privileged-drop");
+  if (form && reason) {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const why = reason.value.trim();
+      if (!why) {
+        setRequestStatus("Say why you need privileged mode.");
+        reason.focus();
+        return;
+      }
+      if (requestMode("privileged", why)) {
+        setRequestStatus("Request sent.");
+        reason.value = "";
+      } else {
+        setRequestStatus("Not connected: the request was not sent.");
+      }
+    });
+  }
+  if (drop) {
+    drop.addEventListener("click", () => {
+      if (!requestMode("approved_execution", "")) flash("Not connected: the change was not sent.");
+    });
+  }
 }
 
 function onHello(m) {
@@ -712,6 +853,7 @@ if (me) {
     const check = await checkParticipation();
     if (check !== "final" && setupTerminal()) {
       setupComposer();
+      setupPrivileged();
       setInterval(renderTimers, 1000);
       // Timers and participants stay right even if a control message was missed; errors here
       // are left to the socket (it carries the reason when the session ends).
