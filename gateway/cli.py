@@ -111,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hook.add_argument("assistant", choices=["claude", "codex", "gemini"])
 
+    appr = verbs.add_parser(
+        "approvals",
+        help="list, approve or deny held actions (sign-in and a TOTP step-up at the prompt)",
+        description="Decide held actions from a terminal: signs in with user name, password and a TOTP code, "
+        "then asks for the next code to approve or deny.",
+    )
+    appr.add_argument("action", choices=["list", "approve", "deny"])
+    appr.add_argument("id", nargs="?", help="the held action's ID (from `list`)")
+    appr.add_argument("--gateway", metavar="URL", help="gateway URL (default: the one `rcgate login` stored)")
+
     policy = verbs.add_parser(
         "policy",
         help="validate, show and explain mode policies",
@@ -363,6 +373,19 @@ async def _explain(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _approvals(args: argparse.Namespace) -> int:
+    from gateway.connector.approvals_cli import run
+    from gateway.connector.config import load_gateway
+
+    url = args.gateway
+    if not url:
+        try:
+            url = (await asyncio.to_thread(load_gateway)).url
+        except GatewayError:
+            url = DEFAULT_GATEWAY_URL
+    return await run(args.action, args.id, url)
+
+
 async def _login(args: argparse.Namespace) -> int:
     from gateway.connector.config import load_gateway
     from gateway.connector.device_login import login
@@ -423,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "users": lambda: _users(args, settings),
         "policy": lambda: _policy(args, settings),
         "login": lambda: _login(args),
+        "approvals": lambda: _approvals(args),
         "share": lambda: _share(args),
         "recordings": lambda: _recordings(args, settings),
     }

@@ -25,6 +25,7 @@ from gateway.core.models import Role, User
 from gateway.httpd.context import (
     ACTION_SIGNER,
     APPROVALS,
+    IDENTITY,
     Body,
     current,
     json_response,
@@ -229,6 +230,38 @@ async def post_approval_decide(request: web.Request) -> web.StreamResponse:
         return await signer.verify(who.user, challenge, body.credential, remote=remote_of(request))
 
     record = await svc.decide(action_id, who.user, body.approve, verify, assertion=body.credential)
+    view = await svc.status(action_id)
+    action = action_json(svc, view, who.user, svc.now()) if view is not None else None
+    return json_response({"decision": record_json(record), "action": action})
+
+
+class TotpDecideBody(Body):
+    approve: bool = Field(strict=True, description="true to approve, false to deny")
+    code: str = Field(max_length=32, description="a TOTP code not used before")
+
+
+@routes.add(
+    "POST",
+    "/api/approvals/{action_id}/decide-totp",
+    "Approve or deny a held action with a TOTP code (the workstation CLI: rcgate approvals)",
+    body=TotpDecideBody,
+)
+async def post_approval_decide_totp(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request, TotpDecideBody)
+    who = current(request)
+    svc = request.app[APPROVALS]
+    identity = request.app[IDENTITY]
+    action_id = request.match_info["action_id"]
+    await svc.challenge_for(action_id, who.user)
+
+    async def verify(challenge: bytes) -> str:
+        # A fresh code, consumed once (replay guard, lockout): the step-up at the prompt.
+        await identity.stepup_totp(who, body.code, remote=remote_of(request))
+        return "totp"
+
+    record = await svc.decide(
+        action_id, who.user, body.approve, verify, assertion={"factor": "totp", "action": action_id}
+    )
     view = await svc.status(action_id)
     action = action_json(svc, view, who.user, svc.now()) if view is not None else None
     return json_response({"decision": record_json(record), "action": action})
