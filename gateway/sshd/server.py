@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SSH_PORT = 2222
 LOGIN_TIMEOUT_S = 30.0  # from TCP accept to a finished authentication
 LOOKUP_TIMEOUT_S = 5.0  # user lookup in the store during begin_auth
+MAX_VIEWER_ATTEMPTS = 3  # keyboard-interactive answers per connection
 KEEPALIVE_INTERVAL_S = 15.0  # server → client keepalive request period
 KEEPALIVE_COUNT_MAX = 4  # unanswered keepalives before the connection is dropped (≈ 60 s)
 
@@ -108,6 +109,7 @@ class GatewaySshServer(asyncssh.SSHServer):
         self._user: User | None = None
         self._token: str | None = None
         self._grant: ViewerGrant | None = None
+        self._viewer_failures = 0
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -154,12 +156,18 @@ class GatewaySshServer(asyncssh.SSHServer):
 
     async def validate_kbdint_response(self, username: str, responses: Sequence[str]) -> bool:
         ports = self._ctx.viewers
-        if ports is None or self._token is None:
+        if ports is None or self._token is None or self._viewer_failures >= MAX_VIEWER_ATTEMPTS:
             return False
         grant = await authenticate_viewer(
             self._token, responses, ports.check_factors, ports.redeem, self._peer
         )
         if grant is None:
+            # Like sshd's MaxAuthTries: a client that re-sends answers by itself gets no more tries.
+            self._viewer_failures += 1
+            if self._viewer_failures >= MAX_VIEWER_ATTEMPTS and self._conn is not None:
+                self._conn.disconnect(
+                    asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, "too many failed attempts"
+                )
             return False
         self._grant, self._kind, self._user = grant, LoginKind.VIEWER, grant.user
         return True
