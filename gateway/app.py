@@ -15,7 +15,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import asyncssh
 from aiohttp import web
@@ -38,8 +37,8 @@ from gateway.core.ports import Store
 from gateway.httpd.context import HttpConfig
 from gateway.httpd.server import HttpServices, make_app
 from gateway.links.service import LinkService
-from gateway.policy import Allow, PolicyError, shipped_policy_text
-from gateway.policy_watch import PolicyWatcher
+from gateway.policy import Allow, PolicyError
+from gateway.policy_watch import PolicyWatcher, read_policy
 from gateway.recording.catalog import Catalog
 from gateway.recording.keys import RECORDING_KEY_FILE, load_or_create_signing_key
 from gateway.recording.recorder import RecorderFactory
@@ -142,13 +141,7 @@ RUNTIME_FILE = "runtime.json"
 
 def load_policy_text(settings: Settings, *, demo: bool = False) -> tuple[str, str]:
     """The policy in force: the settings' file, else the shipped demo (for `demo`) or default one."""
-    if settings.policy.file is not None:
-        try:
-            return settings.policy.file.read_text(encoding="utf-8"), str(settings.policy.file)
-        except OSError as exc:
-            raise BadRequest(f"cannot read the policy file {settings.policy.file}: {exc}") from exc
-    name: Literal["default", "demo"] = "demo" if demo else "default"
-    return shipped_policy_text(name), f"shipped {name} policy"
+    return read_policy(settings.policy.file, "demo" if demo else "default")
 
 
 def record_runtime(settings: Settings, ssh_port: int | None) -> None:

@@ -373,30 +373,28 @@ async def _explain(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _approvals(args: argparse.Namespace) -> int:
-    from gateway.connector.approvals_cli import run
+async def _gateway_url(given: str | None) -> str:
+    """--gateway, else the one `rcgate login` stored, else the local default."""
     from gateway.connector.config import load_gateway
 
-    url = args.gateway
-    if not url:
-        try:
-            url = (await asyncio.to_thread(load_gateway)).url
-        except GatewayError:
-            url = DEFAULT_GATEWAY_URL
-    return await run(args.action, args.id, url)
+    if given:
+        return given
+    try:
+        return (await asyncio.to_thread(load_gateway)).url
+    except GatewayError:
+        return DEFAULT_GATEWAY_URL
+
+
+async def _approvals(args: argparse.Namespace) -> int:
+    from gateway.connector.approvals_cli import run
+
+    return await run(args.action, args.id, await _gateway_url(args.gateway))
 
 
 async def _login(args: argparse.Namespace) -> int:
-    from gateway.connector.config import load_gateway
     from gateway.connector.device_login import login
 
-    url = args.gateway
-    if not url:
-        try:
-            url = (await asyncio.to_thread(load_gateway)).url
-        except GatewayError:
-            url = DEFAULT_GATEWAY_URL
-    await login(url, show_qr=not args.no_qr)
+    await login(await _gateway_url(args.gateway), show_qr=not args.no_qr)
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ import asyncio
 import difflib
 import logging
 from pathlib import Path
+from typing import Literal
 
 from gateway.core.clock import Clock
 from gateway.core.errors import BadRequest
@@ -143,8 +144,8 @@ class PolicyWatcher:
         try:
             text, source = await asyncio.to_thread(self._read)
             await self._accept(text, source, who="file")
-        except (PolicyError, OSError) as exc:
-            self._error = exc.message if isinstance(exc, PolicyError) else str(exc)
+        except (PolicyError, BadRequest, OSError) as exc:
+            self._error = exc.message if isinstance(exc, BadRequest) else str(exc)
             log.error("policy file refused, the previous version stays: %s", self._error)
             await self._record("policy.refused", "fail", "file", reason=self._error[:500])
 
@@ -152,6 +153,17 @@ class PolicyWatcher:
         while True:
             await asyncio.sleep(self._interval)
             await self.check_once()
+
+
+def read_policy(file: Path | None, shipped: str) -> tuple[str, str]:
+    """(text, source): the policy file, else the shipped ``demo`` or ``default`` policy. Blocking."""
+    if file is None:
+        name: Literal["default", "demo"] = "demo" if shipped == "demo" else "default"
+        return shipped_policy_text(name), f"shipped {name} policy"
+    try:
+        return file.read_text(encoding="utf-8"), str(file)
+    except OSError as exc:
+        raise BadRequest(f"cannot read the policy file {file}: {exc}") from exc
 
 
 def _diff_counts(old: str, new: str) -> tuple[int, int]:
