@@ -111,6 +111,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hook.add_argument("assistant", choices=["claude", "codex", "gemini"])
 
+    sess = verbs.add_parser(
+        "sessions",
+        help="list live sessions or end remote control of one (owner or admin)",
+        description="List your live sessions (admins: all) or end remote control of one; signs in with "
+        "user name, password and a TOTP code. The program keeps running for its owner.",
+    )
+    sess.add_argument("action", choices=["list", "end"])
+    sess.add_argument("id", nargs="?", help="the session id (for end)")
+    sess.add_argument("--gateway", metavar="URL", help="gateway URL (default: the one `rcgate login` stored)")
+    lnk = verbs.add_parser(
+        "links",
+        help="create, list or revoke a session's remote-control links (owner or admin)",
+        description="Links grant nothing alone: opening one needs sign-in, a fresh factor and policy. "
+        "Signs in with user name, password and a TOTP code.",
+    )
+    lnk.add_argument("action", choices=["create", "list", "revoke"])
+    lnk.add_argument("session", help="the session id")
+    lnk.add_argument("link", nargs="?", help="the link id (for revoke)")
+    lnk.add_argument("--mode", choices=["view_only", "approved_execution"], default="view_only")
+    lnk.add_argument("--for", dest="for_user", metavar="USER", help="only this user may redeem it")
+    lnk.add_argument("--ttl", default="10m", help="time to redeem: 90s, 10m, 1h (default 10m)")
+    lnk.add_argument("--gateway", metavar="URL", help="gateway URL (default: the one `rcgate login` stored)")
+
     appr = verbs.add_parser(
         "approvals",
         help="list, approve or deny held actions (sign-in and a TOTP step-up at the prompt)",
@@ -385,6 +408,26 @@ async def _gateway_url(given: str | None) -> str:
         return DEFAULT_GATEWAY_URL
 
 
+async def _sessions(args: argparse.Namespace) -> int:
+    from gateway.connector.control_cli import sessions
+
+    return await sessions(args.action, args.id, await _gateway_url(args.gateway))
+
+
+async def _links(args: argparse.Namespace) -> int:
+    from gateway.connector.control_cli import links
+
+    return await links(
+        args.action,
+        args.session,
+        await _gateway_url(args.gateway),
+        mode=args.mode,
+        for_user=args.for_user,
+        ttl=args.ttl,
+        link_id=args.link,
+    )
+
+
 async def _approvals(args: argparse.Namespace) -> int:
     from gateway.connector.approvals_cli import run
 
@@ -445,6 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "policy": lambda: _policy(args, settings),
         "login": lambda: _login(args),
         "approvals": lambda: _approvals(args),
+        "sessions": lambda: _sessions(args),
+        "links": lambda: _links(args),
         "share": lambda: _share(args),
         "recordings": lambda: _recordings(args, settings),
     }
