@@ -401,13 +401,10 @@ async def run_gateway(settings: Settings, *, demo: bool = False) -> None:
                 print(f"  {url}", flush=True)
             else:
                 print(f"Admin already enrolled: sign in at {settings.public_url}/login", flush=True)
-            if rt.ssh_port:
-                print(
-                    "\nThe demo session (a shell shared by admin); open its link after signing in:",
-                    flush=True,
-                )
-                demo_task = tg.create_task(share_demo_session(rt, settings))
             print("Press Ctrl-C to stop.", flush=True)
+            if rt.ssh_port:
+                print("\nDemo session: a shell shared by admin. Sign in, then open its link:", flush=True)
+                demo_task = tg.create_task(share_demo_session(rt, settings))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
