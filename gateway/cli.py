@@ -474,6 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # asyncssh logs every connection at INFO; keep the console readable
+        logging.getLogger("asyncssh").setLevel(logging.WARNING)
     try:
         settings = settings_from(args)
     except GatewayError as exc:
