@@ -107,9 +107,9 @@ async def test_passkey_enrol_signout_signin_and_stepup(gateway, new_tab, virtual
     await expect(row).to_contain_text("reviewer")
     await expect(row).to_contain_text("dev, ops")
     await expect(page.get_by_role("button", name="Disable bob")).to_be_visible()
-    await expect(page.get_by_role("alert")).to_be_hidden()
+    await expect(page.locator("#error")).to_be_hidden()
 
-    await page.get_by_role("button", name="Refresh").click()
+    await page.get_by_role("button", name="Refresh", exact=True).click()
     await expect(page.locator("#audit tr").first).to_be_visible()
 
     assert await tab.csp_violations() == []

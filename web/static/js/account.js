@@ -12,6 +12,7 @@ import {
   describeUserAgent,
   el,
   errorText,
+  fillUsernameHints,
   formatTime,
   goToLogin,
   showMessage,
@@ -237,6 +238,7 @@ function loginItem(l) {
 
 const me = await requireUser();
 if (me) {
+  fillUsernameHints(me.user.name);
   $("#whoami").textContent = `Signed in as ${me.user.name} (${ROLE_LABELS[me.user.role] || me.user.role})`;
   const onAdded = () => loadFactors().catch(fail);
   setupPasskeyForm({ error, status, onAdded });

@@ -4,7 +4,7 @@
 
 import { api, getMe } from "./api.js";
 import { setupPasskeyForm, setupTotpForm } from "./factor-forms.js";
-import { $, errorText, showMessage } from "./ui.js";
+import { $, errorText, fillUsernameHints, showMessage } from "./ui.js";
 
 const error = $("#error");
 const status = $("#status");
@@ -26,6 +26,7 @@ function linkProblem(message) {
 function showEnrolment(user) {
   loading.hidden = true;
   $("#welcome").textContent = `Welcome, ${user.name}.`;
+  fillUsernameHints(user.name);
   $("#enrol").hidden = false;
 }
 

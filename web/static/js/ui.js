@@ -87,6 +87,11 @@ export function safeNext(raw, fallback = "/") {
   return raw;
 }
 
+/** Fill the hidden username fields of password forms (for password managers). */
+export function fillUsernameHints(name) {
+  for (const input of document.querySelectorAll("input.username-hint")) input.value = name;
+}
+
 export function goToLogin() {
   const next = location.pathname + location.search;
   location.replace(`/login?next=${encodeURIComponent(next)}`);
