@@ -17,15 +17,14 @@ import logging
 from aiohttp import web
 
 from gateway.core.errors import BadRequest, PayloadTooLarge, Unauthenticated
-from gateway.core.ids import UserId, new_id
+from gateway.core.ids import UserId
 from gateway.hooks.endpoint import HeldCall, answer_hook
 from gateway.hooks.model import MAX_PAYLOAD_BYTES
 from gateway.hooks.timing import HOOK_TIMEOUT_HEADER, parse_hook_timeout
 from gateway.httpd.context import APPROVALS, HUB, IDENTITY, POLICY, json_response, remote_of
 from gateway.httpd.openapi import RouteTable
 from gateway.policy import Actor, SessionFacts
-from gateway.sessions.approval_records import action_digest
-from gateway.sessions.ports import HeldAction
+from gateway.sessions.approval_records import held_action
 
 routes = RouteTable()
 log = logging.getLogger("rcgate.hooks")
@@ -83,8 +82,8 @@ async def post_hook(request: web.Request) -> web.StreamResponse:
         ]
         seq = int(identity.now() * 1000)
         review = held.review
-        action = HeldAction(
-            action_id=new_id("act"),
+        action = held_action(
+            review,
             session_id=info.session_id,
             seq=seq,
             requester_id=UserId(owner.id),
@@ -92,18 +91,9 @@ async def post_hook(request: web.Request) -> web.StreamResponse:
             owner_id=UserId(owner.id),
             kind="tool",
             text=text,
-            rule=review.rule,
-            reason=review.reason,
-            approver_users=tuple(review.approvers.users),
-            approver_groups=tuple(review.approvers.groups),
-            approver_roles=tuple(r.value for r in review.approvers.roles),
-            approver_owner=review.approvers.owner,
-            quorum=review.quorum,
-            allow_self_approval=review.allow_self_approval,
-            timeout_s=max(1.0, held.deadline - identity.now()),
             created_at=identity.now(),
             policy_version=loaded.version,
-            digest=action_digest(info.session_id, seq, UserId(owner.id), "tool", text),
+            timeout_s=max(1.0, held.deadline - identity.now()),
         )
         decided: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
-from gateway.core.ids import UserId
+from gateway.core.ids import SessionId, UserId, new_id
+from gateway.policy import Review
 from gateway.sessions.ports import HeldAction
 
 
@@ -33,6 +34,50 @@ def action_digest(session_id: str, seq: int, requester_id: str, kind: str, text:
         ensure_ascii=True,
     )
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+PRIVILEGED_GRANT_S = 15 * 60.0  # a privileged grant's length when policy names no maximum
+
+
+def held_action(
+    review: Review,
+    *,
+    session_id: SessionId,
+    seq: int,
+    requester_id: UserId,
+    requester_name: str,
+    owner_id: UserId,
+    kind: str,
+    text: str,
+    created_at: float,
+    policy_version: str,
+    timeout_s: float | None = None,
+) -> HeldAction:
+    """The held action for a policy ``Review``: approvers, quorum and timeout from the review, digest
+    from the content (one constructor for the broker's lines and mode requests and the hooks' tool calls)."""
+    return HeldAction(
+        action_id=new_id("act"),
+        session_id=session_id,
+        seq=seq,
+        requester_id=requester_id,
+        requester_name=requester_name,
+        owner_id=owner_id,
+        kind=kind,
+        text=text,
+        rule=review.rule,
+        reason=review.reason,
+        approver_users=tuple(review.approvers.users),
+        approver_groups=tuple(review.approvers.groups),
+        approver_roles=tuple(r.value for r in review.approvers.roles),
+        approver_owner=review.approvers.owner,
+        quorum=review.quorum,
+        allow_self_approval=review.allow_self_approval,
+        timeout_s=float(review.timeout_s) if timeout_s is None else timeout_s,
+        created_at=created_at,
+        policy_version=policy_version,
+        digest=action_digest(session_id, seq, requester_id, kind, text),
+        grant_s=float(review.max_grant_s) if review.max_grant_s else PRIVILEGED_GRANT_S,
+    )
 
 
 def derive_challenge(digest: str, nonce: bytes) -> bytes:

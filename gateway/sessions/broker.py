@@ -50,7 +50,7 @@ from gateway.core.errors import GatewayError, NotFound
 from gateway.core.ids import SessionId, UserId, new_id
 from gateway.core.modes import Mode
 from gateway.policy import Action, Actor, Allow, Key, RequestMode, Review, StepUp, SubmitLine
-from gateway.sessions.approval_records import action_digest
+from gateway.sessions.approval_records import held_action
 from gateway.sessions.audit import AuditSink, SessionAudit
 from gateway.sessions.events import (
     Attach,
@@ -109,7 +109,6 @@ log = logging.getLogger(__name__)
 PARTICIPANT_LAG_BYTES = 6 * 1024 * 1024
 INBOX_HIGH_WATER_BYTES = 4 * 1024 * 1024  # 4 MiB of unprocessed output: ConnectorLink.drain waits
 INBOX_LOW_WATER_BYTES = 1024 * 1024  # 1 MiB: drain returns
-PRIVILEGED_GRANT_S = 15 * 60.0  # a privileged grant's length when policy names no maximum
 YIELD_EVERY_EVENTS = 64  # events handled before letting participants' tasks run
 MIN_TIMER_S = 0.01  # never re-arm the deadline timer closer than 10 ms
 
@@ -588,9 +587,8 @@ class Broker:
         assert self._config.approvals is not None
         self._action_seq += 1
         seq = self._action_seq
-        digest = action_digest(self.session_id, seq, stream.user_id, kind, text)
-        action = HeldAction(
-            action_id=new_id("act"),
+        action = held_action(
+            review,
             session_id=self.session_id,
             seq=seq,
             requester_id=stream.user_id,
@@ -598,19 +596,8 @@ class Broker:
             owner_id=self.meta.owner_id,
             kind=kind,
             text=text,
-            rule=review.rule,
-            reason=review.reason,
-            approver_users=tuple(review.approvers.users),
-            approver_groups=tuple(review.approvers.groups),
-            approver_roles=tuple(r.value for r in review.approvers.roles),
-            approver_owner=review.approvers.owner,
-            quorum=review.quorum,
-            allow_self_approval=review.allow_self_approval,
-            timeout_s=float(review.timeout_s),
             created_at=self._wall.now(),
             policy_version=version,
-            digest=digest,
-            grant_s=float(review.max_grant_s) if review.max_grant_s else PRIVILEGED_GRANT_S,
         )
         self._held[action.action_id] = (stream.participant_id, action)
         self._send(
