@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 from gateway.core.models import FactorKind, Role
 from gateway.core.modes import Mode
 from gateway.policy.decisions import Outcome
+from gateway.policy.redaction import RedactionSpec
 from gateway.policy.rules import (
     MAX_RULES,
     ApproversSpec,
@@ -258,6 +259,9 @@ class Policy(Spec):
     tool_default: Outcome = Field(Outcome.REVIEW, description="For a tool call no rule matches.")
     permission_mode_rules: tuple[PermissionModeRule, ...] = Field(
         (), max_length=MAX_RULES, description="Tried before the tool rules; the first match counts."
+    )
+    redaction: RedactionSpec = Field(
+        default_factory=RedactionSpec, description="Secrets masked for participants and in recordings."
     )
 
     def rule_ids(self) -> Iterator[tuple[str, str]]:

@@ -27,6 +27,7 @@ AUDIT_CONNECTOR_LOST = "session.connector_lost"
 AUDIT_CONNECTOR_RESUMED = "session.connector_resumed"
 AUDIT_RESUME_REFUSED = "session.resume_refused"
 AUDIT_RECORDING_FAILED = "recording.failed"
+AUDIT_REDACTED = "session.redacted"
 
 
 class SessionAudit:
@@ -112,3 +113,9 @@ class SessionAudit:
 
     def recording_failed(self, error: str) -> None:
         self.emit(AUDIT_RECORDING_FAILED, outcome="fail", detail={"error": error[:200]})
+
+    def redacted(self, counts: dict[str, int]) -> None:
+        """Secrets masked in one piece of output: how many, by pattern name (never the text)."""
+        detail: Detail = {"count": sum(counts.values())}
+        detail |= {f"pattern.{name}": n for name, n in sorted(counts.items())[:20]}
+        self.emit(AUDIT_REDACTED, detail=detail)

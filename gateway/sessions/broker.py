@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -63,6 +63,7 @@ from gateway.sessions.events import (
     Detach,
     EndRequest,
     Event,
+    FlushHeld,
     HeldDecided,
     LinkEvent,
     MarkerEvent,
@@ -87,6 +88,7 @@ from gateway.sessions.ports import (
     SessionRecorder,
     Uplink,
 )
+from gateway.sessions.redact import HOLD_S, OutputMasker, describe
 from gateway.sessions.scrollback import SCROLLBACK_BYTES, Scrollback
 from gateway.sessions.state import (
     EndReason,
@@ -151,6 +153,9 @@ class Broker:
         self._token_hash = hash_token(resume_token)
         self._state = SessionState(session_id, meta, created_at=clock.now(), limits=self._config.limits)
         self._ring = Scrollback(self._config.scrollback_bytes)
+        gate = self._config.gate
+        self._masker = OutputMasker(gate.redaction if gate is not None else None)
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._streams: dict[ParticipantId, Stream] = {}
         self._held: dict[str, tuple[ParticipantId, HeldAction]] = {}
         self.hook_token = ""  # set by the hub; handed to the connector in WELCOME
@@ -336,6 +341,9 @@ class Broker:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
         self._room.set()
         while self._inbox:
             event = self._inbox.popleft()
@@ -354,6 +362,7 @@ class Broker:
                 else:
                     log.warning("session %s: ignored resize to %dx%d", self.session_id, cols, rows)
             case ConnectorExit(_, code):
+                self._flush_output()
                 self._recorder.marker(f"owner's program exited with code {code}")
                 self._end(EndReason.OWNER_EXITED)
             case ConnectorStop():
@@ -401,6 +410,9 @@ class Broker:
                 self._end(reason)
             case RecordingFailed(reason):
                 self._fail_recording(reason)
+            case FlushHeld():
+                self._flush_timer = None
+                self._flush_output()
 
     def _on_output(self, event: ConnectorOutput, now: float) -> None:
         self._inbox_bytes -= len(event.data)
@@ -409,13 +421,33 @@ class Broker:
         placed = self._state.accept_output(event.seq, len(event.data), now)
         if placed.gap:
             log.warning("session %s: %d output bytes missing", self.session_id, placed.gap)
+            self._flush_output()
             self._ring.reset(event.seq)
             self._recorder.marker(f"output gap: {placed.gap} bytes missing")
         data = event.data[placed.skip :] if placed.skip else event.data
         if not data:
             return
-        self._ring.append(data)
-        self._recorder.output(data)
+        self._emit_output(*self._masker.feed(data))
+        if self._masker.held and self._flush_timer is None:
+            loop = asyncio.get_running_loop()
+            self._flush_timer = loop.call_later(HOLD_S, lambda: self.post(FlushHeld()))
+
+    def _flush_output(self) -> None:
+        """Send what the redactor held back (see ``sessions.redact``)."""
+        if self._masker.held:
+            self._emit_output(*self._masker.flush())
+
+    def _emit_output(self, data: bytes, redacted: Counter[str]) -> None:
+        """Output as participants and the recording get it: secrets masked, same length."""
+        if data:
+            self._ring.append(data)
+            self._recorder.output(data)
+        if redacted:
+            label = describe(redacted)
+            self._recorder.marker(label)
+            self._audit.redacted(dict(redacted))
+        if not data:
+            return
         limit = self._config.participant_lag_bytes
         slow = [s for s in self._streams.values() if s.lag() > limit]
         for stream in self._streams.values():
@@ -475,7 +507,8 @@ class Broker:
         uplink = self._uplink
         if uplink is None or self._recorder.failed:
             return
-        self._recorder.input(data)  # recorded before it reaches the PTY
+        # Recorded (secrets masked) before it reaches the PTY unchanged.
+        self._recorder.input(self._masker.mask_once(data)[0])
         try:
             uplink.send_input(data)
         except Exception:
@@ -750,6 +783,8 @@ class Broker:
         self._end(EndReason.RECORDING_FAILED)
 
     def _end(self, reason: str) -> None:
+        if self._state.live and not self._recorder.failed:
+            self._flush_output()
         if not self._state.end(reason, self._clock.now()):
             return
         for stream in self._streams.values():

@@ -134,6 +134,11 @@ class RecordingFailed:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class FlushHeld:
+    """Output held back by the redactor waited long enough: send it (masked as well as can be)."""
+
+
 LinkEvent = ConnectorOutput | ConnectorResize | ConnectorExit | ConnectorStop | ConnectorLost
 """What a connector link posts (a resume is posted by the broker itself)."""
 ConnectorEvent = LinkEvent | ConnectorResumed
@@ -148,4 +153,5 @@ Event = (
     | Tick
     | EndRequest
     | RecordingFailed
+    | FlushHeld
 )

@@ -25,6 +25,11 @@ class PolicyGate:
     def __init__(self, source: PolicySource) -> None:
         self._source = source
 
+    def redaction(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The policy version in force and its secret patterns ((name, regex) pairs)."""
+        loaded = self._source.current()
+        return loaded.version, loaded.policy.redaction.active()
+
     def judge(
         self,
         actor: Actor,

@@ -656,3 +656,48 @@ async def test_idle_sessions_and_participants_stay_small(make_world: MakeWorld) 
     assert per_participant < 64 * 1024, f"{per_participant:.0f} B per idle participant"
     assert len(streams) == 100
     print(f"heap: {per_session:.0f} B per idle session, {per_participant:.0f} B per idle participant")
+
+
+# --- secret redaction ---------------------------------------------------------------------------------
+
+AWS_KEY = b"AKIAIOSFODNN7EXAMPLE"
+
+
+async def test_a_secret_split_across_chunks_is_masked_for_participants_and_the_recording(
+    make_world: MakeWorld,
+) -> None:
+    world = await make_world(limits=Limits(grantable_modes=frozenset(Mode)))
+    handle, uplink = await world.share()
+    sid = handle.session_id
+    viewer = await world.hub.attach(sid, UserId("v"), "viewer", Mode.PRIVILEGED)
+    chunks = [b"$ cat creds\r\nid=AKIAIOSF", b"ODNN7EX", b"AMPLE\r\n$ "]
+    seq = 0
+    for chunk in chunks:
+        handle.output(seq, chunk)
+        seq += len(chunk)
+    data, _ = await read(viewer, until_seq=seq)
+    assert AWS_KEY not in data and data == b"".join(chunks).replace(AWS_KEY, b"*" * 20)
+    # Typed by a participant: reaches the PTY as typed, recorded masked.
+    await viewer.send_input(b"export K=" + AWS_KEY + b"\r")
+    await until(lambda: uplink.inputs == [b"export K=" + AWS_KEY + b"\r"])
+    await world.hub.end(sid, "done")
+
+    raw = world.recording(sid).read_bytes()
+    assert AWS_KEY not in raw and b"AKIAIOSF" not in raw
+    cast = world.cast(sid)
+    assert "redacted 1 secret: aws-access-key-id=1" in cast.markers()
+    (event,) = world.audit.of("session.redacted")
+    assert event.detail == {"count": 1, "pattern.aws-access-key-id": 1}
+    assert AWS_KEY.decode() not in str([e.model_dump() for e in world.audit.events])
+
+
+async def test_a_held_possible_start_reaches_participants_after_a_short_wait(make_world: MakeWorld) -> None:
+    world = await make_world()
+    handle, _ = await world.share()
+    viewer = await world.hub.attach(handle.session_id, UserId("v"), "viewer", Mode.VIEW_ONLY)
+    handle.output(0, b"Type A")  # "A" could begin an AWS key: held back, then flushed
+    data, _ = await read(viewer, until_seq=6)
+    assert data == b"Type A"
+    await world.hub.end(handle.session_id, "done")
+    outputs = "".join(e.data for e in world.cast(handle.session_id).events if e.code is EventCode.OUTPUT)
+    assert outputs == "Type A"

@@ -1,0 +1,214 @@
+"""Streaming secret masking of a session's output, for participants, the recording and its index.
+
+The broker passes every output chunk through one ``Redactor`` before the scrollback ring and
+the recorder see it; the owner's terminal got the bytes already, unchanged, on the
+workstation. A secret is masked byte for byte (``*``; CR and LF kept), so the stream keeps
+its length: sequence numbers, resume offsets and the terminal layout stay as they were.
+
+Secrets split across chunks. Each chunk is searched together with the bytes held back from
+the last one, with the ``regex`` module's *partial* matching: where a match could still
+start at the end of what arrived (``AKIA12`` with the rest still to come), or a match of
+variable length reaches that end (a bearer token may go on), the bytes from its start are
+held back and the rest goes out. The broker flushes what is held after ``HOLD_S`` without
+new output and at the end of the session. Flushing masks every complete match, and a partial
+match of at least ``MASK_PARTIAL_BYTES`` (a cut-off secret is still a secret); a shorter one
+goes out as it is. At most ``MAX_HOLD_BYTES`` are held: beyond that the held match is masked.
+
+Each chunk's maskings are counted by pattern name (``counts``); the secret is never kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import regex
+
+from gateway.policy.redaction import DEFAULT_PATTERNS
+
+HOLD_S = 0.25  # flush what is held back after this long without new output
+MASK_PARTIAL_BYTES = 12  # a partial match this long is masked when flushed
+MAX_HOLD_BYTES = 32 * 1024  # longer than the longest default pattern (a private-key block)
+MASK = 0x2A  # "*"
+KEEP = frozenset(b"\r\n")
+TRUNCATED = "truncated"  # the count name of a partial match masked when flushed
+DEFAULT_SET = DEFAULT_PATTERNS
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    name: str
+    pattern: regex.Pattern[bytes]
+    width: int  # the longest match (capped): partial matches are looked for in this tail only
+
+
+def _width(rx: str) -> int:
+    """The longest text ``rx`` can match, at most ``MAX_HOLD_BYTES``."""
+    try:
+        _, high = re._parser.parse(rx).getwidth()  # type: ignore[attr-defined]
+    except Exception:
+        return MAX_HOLD_BYTES
+    return min(int(high), MAX_HOLD_BYTES)
+
+
+class Redactor:
+    """Masks the secrets of ``patterns`` ((name, regex) pairs) in one byte stream."""
+
+    __slots__ = ("_held", "_rules")
+
+    def __init__(self, patterns: Iterable[tuple[str, str]]) -> None:
+        self._rules = tuple(
+            _Rule(name, regex.compile(rx.encode("ascii"), regex.VERSION0), _width(rx))
+            for name, rx in patterns
+        )
+        self._held = b""
+
+    @property
+    def active(self) -> bool:
+        return bool(self._rules)
+
+    @property
+    def held(self) -> int:
+        """Bytes held back, waiting for more output or a flush."""
+        return len(self._held)
+
+    def feed(self, data: bytes) -> tuple[bytes, Counter[str]]:
+        """What may go out now of the held bytes and ``data``, and the maskings in it."""
+        if not self._rules:
+            return data, Counter()
+        buf = self._held + data if self._held else data
+        return self._scan(buf, final=False)
+
+    def flush(self) -> tuple[bytes, Counter[str]]:
+        """Everything held, masked as well as can be told without the rest."""
+        held, self._held = self._held, b""
+        if not held:
+            return b"", Counter()
+        return self._scan(held, final=True)
+
+    def mask_once(self, data: bytes) -> tuple[bytes, Counter[str]]:
+        """Mask the complete matches of one self-contained piece (a line of input); holds nothing."""
+        if not self._rules:
+            return data, Counter()
+        out = bytearray(data)
+        counts: Counter[str] = Counter()
+        for rule in self._rules:
+            for m in rule.pattern.finditer(data):
+                if m.end() > m.start():
+                    _mask_into(out, *_secret_span(m))
+                    counts[rule.name] += 1
+        return bytes(out), counts
+
+    def _scan(self, buf: bytes, *, final: bool) -> tuple[bytes, Counter[str]]:
+        size = len(buf)
+        found: list[tuple[int, int, str, regex.Match[bytes]]] = []
+        hold = size
+        partial: list[tuple[int, int]] = []  # (start, end) of a match cut off at the end
+        for rule in self._rules:
+            for m in rule.pattern.finditer(buf):
+                if m.end() > m.start():
+                    found.append((m.start(), m.end(), rule.name, m))
+            tail = self._tail_match(rule, buf)
+            if tail is not None:
+                start, end, cut = tail
+                if not final:
+                    hold = min(hold, start)
+                elif cut:
+                    partial.append((start, end))
+        # A complete match that the hold point cuts is held whole (it is found again later).
+        moved = True
+        while moved and hold < size:
+            moved = False
+            for start, end, _, _ in found:
+                if start < hold < end:
+                    hold, moved = start, True
+        out = bytearray(buf[:hold])
+        counts: Counter[str] = Counter()
+        for _, end, name, m in found:
+            if end <= hold:
+                _mask_into(out, *_secret_span(m))
+                counts[name] += 1
+        for start, end in partial:
+            if end - start >= MASK_PARTIAL_BYTES:
+                _mask_into(out, start, end)
+                counts[TRUNCATED] += 1
+        self._held = buf[hold:]
+        return bytes(out), counts
+
+    @staticmethod
+    def _tail_match(rule: _Rule, buf: bytes) -> tuple[int, int, bool] | None:
+        """A match of ``rule`` that reaches the end of ``buf``: (start, end, cut off), if any."""
+        size = len(buf)
+        pos = max(size - rule.width, 0)
+        while pos < size:
+            m = rule.pattern.search(buf, pos, partial=True)
+            if m is None or m.start() >= size:
+                return None
+            if m.partial or m.end() == size:
+                return m.start(), m.end(), bool(m.partial)
+            pos = max(m.end(), m.start() + 1)
+        return None
+
+
+def _secret_span(m: regex.Match[bytes]) -> tuple[int, int]:
+    if "secret" in m.re.groupindex and m.start("secret") >= 0:
+        return m.span("secret")
+    return m.span()
+
+
+def _mask_into(out: bytearray, start: int, end: int) -> None:
+    for i in range(start, min(end, len(out))):
+        if out[i] not in KEEP:
+            out[i] = MASK
+
+
+Patterns = tuple[tuple[str, str], ...]
+
+
+class OutputMasker:
+    """A session's redactor, kept in step with the policy in force.
+
+    ``patterns_of`` returns (policy version, patterns); when the version changes, what the old
+    redactor held is flushed and a new one takes over. Without a policy the built-in set applies.
+    """
+
+    __slots__ = ("_patterns_of", "_redactor", "_version")
+
+    def __init__(self, patterns_of: Callable[[], tuple[str, Patterns]] | None) -> None:
+        self._patterns_of = patterns_of
+        self._version, patterns = patterns_of() if patterns_of is not None else ("", DEFAULT_SET)
+        self._redactor = Redactor(patterns)
+
+    @property
+    def held(self) -> int:
+        return self._redactor.held
+
+    def feed(self, data: bytes) -> tuple[bytes, Counter[str]]:
+        before, counts = self._refresh()
+        out, more = self._redactor.feed(data)
+        return before + out, counts + more
+
+    def flush(self) -> tuple[bytes, Counter[str]]:
+        return self._redactor.flush()
+
+    def mask_once(self, data: bytes) -> tuple[bytes, Counter[str]]:
+        return self._redactor.mask_once(data)
+
+    def _refresh(self) -> tuple[bytes, Counter[str]]:
+        if self._patterns_of is None:
+            return b"", Counter()
+        version, patterns = self._patterns_of()
+        if version == self._version:
+            return b"", Counter()
+        flushed = self._redactor.flush()
+        self._version, self._redactor = version, Redactor(patterns)
+        return flushed
+
+
+def describe(counts: Counter[str]) -> str:
+    """The marker ``redacted 2 secrets: aws-access-key-id=1, github-token=1``; never the text."""
+    total = sum(counts.values())
+    parts = ", ".join(f"{name}={n}" for name, n in sorted(counts.items()))
+    return f"redacted {total} secret{'s' if total != 1 else ''}: {parts}"
