@@ -154,6 +154,34 @@ def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Gateway]
                 pytest.fail(
                     f"the gateway ignored SIGTERM for {STOP_TIMEOUT_S:.0f} s:\n{gw.log()}", pytrace=False
                 )
+    _check_recordings(gw, tmp_path / "recordings")
+
+
+def _check_recordings(gw: Gateway, root: Path) -> None:
+    """Every recording an e2e test made verifies intact with the gateway's public key, offline,
+    and the real `asciinema cat` reads it (issue 5, acceptance 1 and 5)."""
+    pubkey = root.parent / "recordings.pub"
+    casts = sorted(root.rglob("*.cast")) if root.exists() else []
+    if not casts:
+        return
+    exported = subprocess.run(
+        [*RCGATE, "recordings", "pubkey", "--data-dir", str(gw.data_dir)],
+        env=gw.env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    pubkey.write_text(exported.stdout)
+    asciinema = Path(RCGATE[0]).parent / "asciinema"
+    for cast in casts:
+        verify = [*RCGATE, "recordings", "verify", str(cast), "--pubkey", str(pubkey)]
+        res = subprocess.run(verify, env=gw.env, capture_output=True, text=True, timeout=120, check=False)
+        assert res.returncode == 0 and "intact" in res.stdout, (
+            f"{shlex.join(verify)} exited {res.returncode}:\n{res.stdout}\n{res.stderr}"
+        )
+        cat = subprocess.run(
+            [str(asciinema), "cat", str(cast)], env={**os.environ, "TERM": "xterm"},
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert cat.returncode == 0, f"asciinema cat {cast}: {cat.stderr.decode(errors='replace')}"
 
 
 @pytest.fixture
