@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 from aiohttp import web
@@ -42,6 +43,7 @@ from gateway.policy_watch import PolicyWatcher, read_policy
 from gateway.recording.catalog import Catalog
 from gateway.recording.keys import RECORDING_KEY_FILE, load_or_create_signing_key
 from gateway.recording.recorder import RecorderFactory
+from gateway.recording.retention import prune
 from gateway.sessions.admission import actor_of, admit
 from gateway.sessions.approvals import ApprovalService
 from gateway.sessions.broker import BrokerConfig
@@ -327,6 +329,7 @@ async def running_gateway(
             await runner.setup()
             watcher = asyncio.ensure_future(policy.run())
             approvals_task = asyncio.ensure_future(approvals.run())
+            retention_task = asyncio.ensure_future(retention_loop(settings, svc, hub, data / "search-index"))
             try:
                 site = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_ctx)
                 await site.start()
@@ -335,7 +338,7 @@ async def running_gateway(
             finally:
                 # Approvals first: it denies what is pending and closes its event streams, which
                 # runner.cleanup() would otherwise wait out.
-                for task in (approvals_task, watcher):
+                for task in (approvals_task, watcher, retention_task):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
@@ -343,6 +346,36 @@ async def running_gateway(
                 if acceptor is not None:
                     acceptor.close()
                     await acceptor.wait_closed()
+
+
+async def retention_loop(settings: Settings, svc: Services, hub: Hub, index_dir: Path) -> None:
+    """Apply ``recordings.retain_days`` now and every ``retention_interval_s`` (docs/recording-format.md).
+
+    Each deletion is a ``recording.deleted`` audit event; held and live recordings are kept.
+    """
+    days = settings.recordings.retain_days
+    if days is None:
+        return
+    loop = asyncio.get_running_loop()
+
+    def audit(type_: str, subject: str, outcome: str, detail: dict[str, Any]) -> None:
+        done = asyncio.run_coroutine_threadsafe(
+            svc.identity.audit(type_, actor="system", subject=subject, outcome=outcome, **detail), loop
+        )
+        done.result()
+
+    while True:
+        live = {str(s.session_id) for s in hub.sessions()}
+        try:
+            result = await asyncio.to_thread(
+                prune, settings.recordings_dir, days, now=svc.clock.now(), audit=audit,
+                live_ids=live, index_dirs=[index_dir],
+            )  # fmt: skip
+            if result.deleted:
+                log.info("retention: deleted %d recording(s) older than %g days", len(result.deleted), days)
+        except Exception:
+            log.exception("retention failed; trying again in %g s", settings.recordings.retention_interval_s)
+        await asyncio.sleep(settings.recordings.retention_interval_s)
 
 
 DEMO_COMMAND = ("bash", "-i")

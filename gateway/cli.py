@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -223,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from gateway.recording import cli_commands as recordings_cli
 
-    recordings_cli.add_parser(verbs)  # verify | pubkey | list | export (exit codes 0/1/2/3)
+    recordings_cli.add_parser(verbs)  # verify, list, export, search, play, hold, prune … (exit 0/1/2/3)
     return parser
 
 
@@ -461,7 +462,28 @@ async def _share(args: argparse.Namespace) -> int:
 async def _recordings(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.recording import cli_commands as recordings_cli
 
-    return recordings_cli.run(args, recordings_dir=settings.recordings_dir, data_dir=settings.data_dir)
+    run = functools.partial(
+        recordings_cli.run,
+        args,
+        recordings_dir=settings.recordings_dir,
+        data_dir=settings.data_dir,
+        retain_days=settings.recordings.retain_days,
+    )
+    if args.recordings_verb not in recordings_cli.AUDITED:
+        return run()
+    from gateway.app import services
+
+    async with services(settings) as svc:  # the verbs that write to the gateway's audit log
+        loop = asyncio.get_running_loop()
+
+        def audit(type_: str, subject: str, outcome: str, detail: dict[str, Any]) -> None:
+            done = asyncio.run_coroutine_threadsafe(
+                svc.identity.audit(type_, actor="cli", subject=subject or None, outcome=outcome, **detail),
+                loop,
+            )
+            done.result()
+
+        return await asyncio.to_thread(run, audit=audit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

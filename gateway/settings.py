@@ -78,6 +78,13 @@ class StoreSettings(Section):
     redis_prefix: str = "rcg"
 
 
+class RecordingSettings(Section):
+    # Delete recordings older than this many days (with an audit event each); None keeps them
+    # forever. Held recordings (`rcgate recordings hold ID`) and live ones are never deleted.
+    retain_days: float | None = Field(None, gt=0)
+    retention_interval_s: float = Field(3600, ge=10)  # how often the gateway applies retention
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = False
@@ -96,6 +103,7 @@ class Settings(BaseSettings):
     sessions: SessionSettings = SessionSettings()
     store: StoreSettings = StoreSettings()
     policy: PolicySettings = PolicySettings()
+    recordings: RecordingSettings = RecordingSettings()
     log: LogSettings = LogSettings()
 
     @field_validator("data_dir", "recordings_dir")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import time
 
 from aiohttp import web
@@ -144,10 +145,59 @@ async def get_recording(request: web.Request) -> web.StreamResponse:
     return json_response({**entry.to_dict(live=live), "verification": verification})
 
 
+def _seconds(request: web.Request, name: str) -> float | None:
+    raw = _param(request, name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name}: seconds, not {raw[:40]!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise BadRequest(f"{name}: a number of seconds >= 0")
+    return value
+
+
+async def _cast_from(
+    request: web.Request, who: str, rid: str, start_t: float, until: float | None
+) -> web.StreamResponse:
+    """The recording from ``start_t`` through its seek index: a keyframe's screen, then what follows.
+
+    The first line is the header (with ``rcgate_seek.from``: the keyframe's time; event times
+    count from it), the second the screen snapshot; header ``X-Rcgate-Seek-From`` says the same.
+    """
+    seeker, start = await asyncio.to_thread(_catalog(request).seek, rid, start_t)
+    base = start.base_t
+    await request.app[IDENTITY].audit(
+        "recording.viewed", actor=who, subject=rid, outcome="ok", remote=remote_of(request),
+        start=round(start_t, 3), keyframe=round(base, 3),
+    )  # fmt: skip
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": CAST_TYPE,
+            "Cache-Control": "no-store",
+            "Content-Disposition": "inline",
+            "X-Rcgate-Seek-From": f"{base:.6f}",
+        }
+    )
+    await response.prepare(request)
+    chunks = seeker.chunks(start, until)
+    try:
+        while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            await response.write(chunk)
+    finally:
+        chunks.close()
+    await response.write_eof()
+    return response
+
+
 @routes.add("GET", "/api/recordings/{id}/cast", "The asciicast v2 file, for the player (reviewer, admin)")
 async def get_cast(request: web.Request) -> web.StreamResponse:
     who = _reviewer(request)
     rid, catalog = _recording_id(request), _catalog(request)
+    start_t = _seconds(request, "from")
+    if start_t is not None:
+        return await _cast_from(request, who, rid, start_t, _seconds(request, "to"))
     data = await asyncio.to_thread(catalog.cast_bytes, rid)
     await request.app[IDENTITY].audit(
         "recording.viewed", actor=who, subject=rid, outcome="ok", remote=remote_of(request), bytes=len(data)

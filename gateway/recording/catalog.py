@@ -35,7 +35,9 @@ from gateway.recording.asciicast import CastFormatError, Header, parse_header
 from gateway.recording.chain import Report, exit_code_of, fingerprint
 from gateway.recording.markers import AUDIT_LIMIT, COUNTED, AuditFacts, read_audit
 from gateway.recording.recorder import sidecars_of
+from gateway.recording.retention import hold_of, hold_path_of
 from gateway.recording.search import Searcher, SearchLimits, SearchResult
+from gateway.recording.seekindex import CastSeeker, SeekIndex, SeekStart, seek_path_of
 
 _TAIL_BYTES = 64 * 1024
 _MAX_TAIL_BYTES = 8 * 1024 * 1024
@@ -65,6 +67,7 @@ class Entry:
     modes: tuple[str, ...] = ()
     width: int = 80
     height: int = 24
+    hold: dict[str, object] | None = None  # legal hold: reason, by, ts (retention keeps it)
 
     def is_live(self, live_ids: Iterable[str], now: float) -> bool:
         return not self.finished and (self.id in live_ids or now - self.mtime < archive.LIVE_QUIET_S)
@@ -89,6 +92,7 @@ class Entry:
             "modes": list(self.modes),
             "width": self.width,
             "height": self.height,
+            "hold": self.hold,
         }
 
     def haystack(self) -> str:
@@ -192,7 +196,7 @@ def verification_summary(reports: Sequence[Report]) -> dict[str, object]:
 
 def _stat_key(cast_path: Path) -> tuple[tuple[int, int], ...]:
     keys = []
-    for p in (cast_path, *sidecars_of(cast_path)):
+    for p in (cast_path, *sidecars_of(cast_path), hold_path_of(cast_path)):
         try:
             st = p.stat()
             keys.append((st.st_size, st.st_mtime_ns))
@@ -210,6 +214,7 @@ class Catalog:
         self.searcher = Searcher(index_dir)
         self._entries: dict[Path, tuple[tuple[tuple[int, int], ...], Entry]] = {}
         self._verified: dict[Path, tuple[tuple[tuple[tuple[int, int], ...], str], dict[str, object]]] = {}
+        self._seek: dict[Path, tuple[tuple[int, int], SeekIndex]] = {}
         self._lock = threading.Lock()
 
     # --- list -------------------------------------------------------------------------------
@@ -243,6 +248,7 @@ class Catalog:
             modes=tuple(facts.modes),
             width=header.width if header is not None else 80,
             height=header.height if header is not None else 24,
+            hold=hold.to_dict() if (hold := hold_of(cast_path)) is not None else None,
         )
 
     def _entry_for(self, cast_path: Path) -> Entry:
@@ -311,6 +317,32 @@ class Catalog:
         """The ``.cast`` up to its last complete line (a live one may end mid-line)."""
         data = archive.find_recording(self.root, recording_id).read_bytes()
         return data[: data.rfind(b"\n") + 1]
+
+    def seek_index(self, cast_path: Path) -> SeekIndex:
+        """The recording's seek index (cached until the ``.seek`` file changes; empty if none)."""
+        path = seek_path_of(cast_path)
+        try:
+            st = path.stat()
+            key = (st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            return SeekIndex((), ())
+        with self._lock:
+            cached = self._seek.get(cast_path)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        index = SeekIndex.load(path)
+        with self._lock:
+            self._seek[cast_path] = (key, index)
+            while len(self._seek) > 64:
+                self._seek.pop(next(iter(self._seek)))
+        return index
+
+    def seek(self, recording_id: str, t: float) -> tuple[CastSeeker, SeekStart]:
+        """Playback of a recording from time ``t``: where to start (a signed keyframe's screen and
+        offset, or the start of the recording) and the reader of what follows."""
+        cast_path = archive.find_recording(self.root, recording_id)
+        seeker = CastSeeker(cast_path, self.public_key, self.seek_index(cast_path))
+        return seeker, seeker.start(t)
 
     def export(self, recording_id: str, *, live: bool, now: float) -> tuple[bytes, list[Report]]:
         """A bundle (``.tar.gz`` bytes) and its verification; ``Conflict`` for a live recording."""

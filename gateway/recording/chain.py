@@ -323,6 +323,16 @@ class ChainWriter:
         self.unsigned_lines += len(lines)
         self.unsigned_bytes += len(data)
 
+    @property
+    def link(self) -> bytes:
+        """``link_line``: the chain after the last fed line."""
+        return self._link
+
+    @property
+    def t(self) -> float:
+        """The time of the last fed line."""
+        return self._t
+
     def checkpoint(self, ts: float, *, final: bool = False, end: str | None = None) -> bytes:
         """Sign the state after the last fed line; returns the sidecar line (LF included)."""
         cp = Checkpoint(

@@ -38,6 +38,12 @@ the lines it covers, so a crash leaves at worst an unsigned tail. A failed sidec
 closed like a failed cast write; after a failure nothing more is written (no final checkpoint:
 the recording verifies as "unsigned tail").
 
+The seek index (``gateway.recording.seekindex``, ``<id>.seek``): after each batch the output
+and resize events go to a ``SeekWriter`` (a queue and a thread with a terminal emulator), and
+each cast checkpoint asks it for a signed keyframe at that line. It is not evidence: if it
+cannot be created or falls behind it stops, and the recording goes on. ``close`` waits for it
+at most ``SEEK_CLOSE_WAIT_S``.
+
 Every file is opened through an injectable ``FileOpener`` (the default creates it with mode
 0600, never overwriting): ``opener`` for ``<root>/<yyyy>/<mm>/<session-id>.cast``,
 ``sidecar_opener`` for the sidecars, so tests can inject write errors into either.
@@ -75,6 +81,7 @@ from gateway.recording.asciicast import (
     title_for,
 )
 from gateway.recording.chain import STREAM_AUDIT, STREAM_CAST, ChainWriter, Ed25519Signer, Signer
+from gateway.recording.seekindex import Keyframer, SeekWriter, seek_path_of
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,7 @@ MAX_BACKLOG_BYTES = 64 * 1024 * 1024  # 64 MiB unwritten despite drain: the disk
 STALL_TIMEOUT_S = 30.0  # one batch write taking longer: the disk hangs (e.g. a dead NFS), fail closed
 CHECKPOINT_INTERVAL_S = 10.0  # unsigned lines get a signed checkpoint at least this often
 CHECKPOINT_BYTES = 256 * 1024  # ... or as soon as this much of a stream is unsigned
+SEEK_CLOSE_WAIT_S = 5.0  # close() waits this long at most for the seek index to be written
 AUDIT_FORMAT_VERSION = 1
 SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
@@ -201,8 +209,10 @@ class Recorder:
         max_backlog_bytes: int = MAX_BACKLOG_BYTES,
         stall_timeout_s: float = STALL_TIMEOUT_S,
         checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+        seek: SeekWriter | None = None,
     ) -> None:
         self.path = path
+        self.seek = seek
         self._stall_timeout_s = stall_timeout_s
         self._files: _Files | None = files
         self._cast_chain, self._audit_chain = chains
@@ -291,12 +301,22 @@ class Recorder:
                 raise
             return files
 
+        def create_seek() -> SeekWriter | None:
+            """The seek index is not evidence: if it cannot be created, record without it."""
+            try:
+                file = sidecar_opener(seek_path_of(path))
+            except OSError as exc:
+                log.warning("recording %s: no seek index: %s", path, exc)
+                return None
+            return SeekWriter(file, Keyframer(session_id, signer, header.width, header.height), path.name)
+
         start = clock.now()
         try:
             files = await asyncio.to_thread(create)
         except OSError as exc:
             message = f"recording cannot be written: {exc.strerror or exc}"
             raise Unavailable(message, code="recording_failed") from exc
+        seek = await asyncio.to_thread(create_seek)
         return cls(
             path,
             files,
@@ -309,6 +329,7 @@ class Recorder:
             max_backlog_bytes=max_backlog_bytes,
             stall_timeout_s=stall_timeout_s,
             checkpoint_interval_s=checkpoint_interval_s,
+            seek=seek,
         )
 
     # --- SessionRecorder -----------------------------------------------------------------
@@ -369,6 +390,9 @@ class Recorder:
             if not stalled:  # a stalled writer thread holds the files: leave them to the OS
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(self._close_file)
+                if self.seek is not None:  # let the seek index catch up, for a while
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(self.seek.wait, SEEK_CLOSE_WAIT_S)
             self._finished.set()
 
     async def _wait_for_work(self) -> None:
@@ -477,9 +501,11 @@ class Recorder:
 
     def _encode(
         self, batch: Sequence[_Pending], audits: Sequence[tuple[float, AuditEvent]], final: bool
-    ) -> tuple[list[str], float, list[str], float]:
-        """Cast lines and audit lines of a batch, each with the time of its last line."""
+    ) -> tuple[list[str], float, list[str], float, list[tuple[str, str]]]:
+        """Cast lines and audit lines of a batch, each with the time of its last line, and the
+        output and resize events for the seek index."""
         lines: list[str] = []
+        screen: list[tuple[str, str]] = []
         audit_lines: list[str] = []
         t_cast = t_audit = 0.0
         wall = self._started_wall
@@ -487,6 +513,8 @@ class Recorder:
             data = ev.data
             if isinstance(data, str):
                 lines.append(encode_event(ev.time, ev.code, data))
+                if ev.code is EventCode.RESIZE:
+                    screen.append(("r", data))
                 if ev.code is EventCode.MARKER:
                     audit_lines.append(
                         _audit_line(
@@ -504,6 +532,8 @@ class Recorder:
                 if not text:
                     continue
                 lines.append(encode_event(ev.time, ev.code, text))
+                if ev.code is EventCode.OUTPUT:
+                    screen.append(("o", text))
             t_cast = ev.time
         for t, event in audits:
             record = event.model_dump(mode="json", exclude={"seq", "subject"}, exclude_none=True)
@@ -515,6 +545,8 @@ class Recorder:
                 tail = stream.finish()
                 if tail:
                     lines.append(encode_event(end_time, code, tail))
+                    if code is EventCode.OUTPUT:
+                        screen.append(("o", tail))
             lines.append(encode_event(end_time, EventCode.MARKER, label))
             audit_lines.append(
                 _audit_line(
@@ -527,7 +559,7 @@ class Recorder:
                 )
             )
             t_cast = t_audit = end_time
-        return lines, t_cast, audit_lines, t_audit
+        return lines, t_cast, audit_lines, t_audit, screen
 
     def _write_batch(
         self,
@@ -537,7 +569,7 @@ class Recorder:
         now: float,
     ) -> None:
         """Encode, hash and write (worker thread): only this thread touches decoders, chains, files."""
-        lines, t_cast, audit_lines, t_audit = self._encode(batch, audits, final)
+        lines, t_cast, audit_lines, t_audit, screen = self._encode(batch, audits, final)
         cast, audit = self._cast_chain, self._audit_chain
         with self._io_lock:
             files = self._files
@@ -552,6 +584,8 @@ class Recorder:
                     chain.feed(data, t)  # the very bytes written: no second pass over the file
                     _write_all(file, data)
                     file.flush()
+            if self.seek is not None:
+                self.seek.events(screen)
             self._unsigned = bool(cast.unsigned_lines or audit.unsigned_lines)
             big = max(cast.unsigned_bytes, audit.unsigned_bytes) >= CHECKPOINT_BYTES
             late = now - self._last_checkpoint_at >= self._checkpoint_interval_s
@@ -561,14 +595,20 @@ class Recorder:
             end = self._end[2] if final and self._end is not None else None
             for chain, file in ((cast, files.chain), (audit, files.audit_chain)):
                 if final or chain.unsigned_lines:
+                    keyframe = chain is cast and chain.unsigned_lines > 0 and self.seek is not None
+                    t, line, offset, link = chain.t, chain.line, chain.offset, chain.link
                     _write_all(file, chain.checkpoint(ts, final=final, end=end))
                     file.flush()
+                    if keyframe and self.seek is not None:  # on the line a signed checkpoint names
+                        self.seek.keyframe(t, line, offset, link)
             self._last_checkpoint_at = now
             self._unsigned = False
 
     def _close_file(self) -> None:
         with self._io_lock:
             files, self._files = self._files, None
+            if self.seek is not None:
+                self.seek.close()  # its thread writes what is queued, then closes its file
             if files is not None:
                 files.close()
 
