@@ -8,6 +8,7 @@ import ipaddress
 import json
 import logging
 import os
+import shutil
 import signal
 import ssl
 import sys
@@ -43,7 +44,7 @@ from gateway.policy_watch import PolicyWatcher, read_policy
 from gateway.recording.catalog import Catalog
 from gateway.recording.keys import RECORDING_KEY_FILE, load_or_create_signing_key
 from gateway.recording.recorder import RecorderFactory
-from gateway.recording.retention import prune
+from gateway.recording.retention import prune, unindexed
 from gateway.sessions.admission import actor_of, admit
 from gateway.sessions.approvals import ApprovalService
 from gateway.sessions.broker import BrokerConfig
@@ -251,7 +252,11 @@ async def running_gateway(
             raise BadRequest(f"the policy is not valid, not starting:\n{exc.message}") from exc
         device = DeviceFlow(svc.store, svc.store, svc.clock, ca, settings.ssh.cert_valid_s)
         recording_key = await asyncio.to_thread(load_or_create_signing_key, data / RECORDING_KEY_FILE)
-        recorders = RecorderFactory(settings.recordings_dir, signing_key=recording_key)
+        recorders = RecorderFactory(
+            settings.recordings_dir,
+            signing_key=recording_key,
+            seek_index=settings.recordings.seek_index == "live",
+        )
         catalog = Catalog(
             settings.recordings_dir, recording_key.public_key(), index_dir=data / "search-index"
         )
@@ -330,6 +335,7 @@ async def running_gateway(
             watcher = asyncio.ensure_future(policy.run())
             approvals_task = asyncio.ensure_future(approvals.run())
             retention_task = asyncio.ensure_future(retention_loop(settings, svc, hub, data / "search-index"))
+            indexer_task = asyncio.ensure_future(seek_index_loop(settings, hub))
             try:
                 site = web.TCPSite(runner, settings.http.host, settings.http.port, ssl_context=ssl_ctx)
                 await site.start()
@@ -338,7 +344,7 @@ async def running_gateway(
             finally:
                 # Approvals first: it denies what is pending and closes its event streams, which
                 # runner.cleanup() would otherwise wait out.
-                for task in (approvals_task, watcher, retention_task):
+                for task in (approvals_task, watcher, retention_task, indexer_task):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
@@ -376,6 +382,57 @@ async def retention_loop(settings: Settings, svc: Services, hub: Hub, index_dir:
         except Exception:
             log.exception("retention failed; trying again in %g s", settings.recordings.retention_interval_s)
         await asyncio.sleep(settings.recordings.retention_interval_s)
+
+
+SEEK_INDEX_POLL_S = 30.0  # how often finished recordings without a seek index are looked for
+SEEK_INDEX_TIMEOUT_S = 3600.0  # one recording's index build may take this long at most
+
+
+async def seek_index_loop(settings: Settings, hub: Hub, poll_s: float = SEEK_INDEX_POLL_S) -> None:
+    """``recordings.seek_index: after``: index every finished recording that has no seek index.
+
+    One at a time, newest first, each in a subprocess (``rcgate recordings reindex ID``) at a
+    lower CPU priority: the terminal emulator costs about 2 s of CPU per MB of output, which
+    must never be taken from the event loop of live sessions. A recording whose build fails is
+    not tried again until the gateway restarts.
+    """
+    if settings.recordings.seek_index != "after":
+        return
+    failed: set[str] = set()
+    nice = ["nice", "-n", "10"] if shutil.which("nice") else []
+    base = [*nice, sys.executable, "-m", "gateway.cli", "recordings", "reindex"]
+    places = ["--data-dir", str(settings.data_dir), "--recordings-dir", str(settings.recordings_dir)]
+    while True:
+        live = {str(s.session_id) for s in hub.sessions()}
+        try:
+            todo = await asyncio.to_thread(unindexed, settings.recordings_dir, now=time.time(), live_ids=live)
+        except Exception:
+            log.exception("seek index: could not list recordings")
+            todo = []
+        for cast in todo:
+            if cast.stem in failed:
+                continue
+            proc = await asyncio.create_subprocess_exec(
+                *base, cast.stem, *places,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            try:
+                async with asyncio.timeout(SEEK_INDEX_TIMEOUT_S):
+                    _, err = await proc.communicate()
+            except (TimeoutError, asyncio.CancelledError) as exc:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                failed.add(cast.stem)
+                log.warning("seek index of %s: gave up after %g s", cast.stem, SEEK_INDEX_TIMEOUT_S)
+                continue
+            if proc.returncode != 0:
+                failed.add(cast.stem)
+                log.warning("seek index of %s failed: %s", cast.stem, err.decode(errors="replace")[-300:])
+        await asyncio.sleep(poll_s)
 
 
 DEMO_COMMAND = ("bash", "-i")

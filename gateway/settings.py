@@ -83,6 +83,10 @@ class RecordingSettings(Section):
     # forever. Held recordings (`rcgate recordings hold ID`) and live ones are never deleted.
     retain_days: float | None = Field(None, gt=0)
     retention_interval_s: float = Field(3600, ge=10)  # how often the gateway applies retention
+    # The seek index (screen keyframes): "after" builds it when a session is over, in a niced
+    # subprocess (the terminal emulator is CPU-heavy and must not slow live sessions); "live"
+    # writes it while recording (in a thread of the gateway); "off" never (seeks read from the start).
+    seek_index: Literal["after", "live", "off"] = "after"
 
 
 class LogSettings(Section):

@@ -263,8 +263,11 @@ class Recorder:
         max_backlog_bytes: int = MAX_BACKLOG_BYTES,
         stall_timeout_s: float = STALL_TIMEOUT_S,
         checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+        seek_index: bool = True,
     ) -> Recorder:
         """Create the files, write the headers and the first checkpoints (in a worker thread).
+
+        ``seek_index``: write the seek index while recording (else it is built afterwards).
 
         ``Unavailable`` if any file cannot be created or written.
         """
@@ -316,7 +319,7 @@ class Recorder:
         except OSError as exc:
             message = f"recording cannot be written: {exc.strerror or exc}"
             raise Unavailable(message, code="recording_failed") from exc
-        seek = await asyncio.to_thread(create_seek)
+        seek = await asyncio.to_thread(create_seek) if seek_index else None
         return cls(
             path,
             files,
@@ -682,8 +685,10 @@ class RecorderFactory:
         max_backlog_bytes: int = MAX_BACKLOG_BYTES,
         stall_timeout_s: float = STALL_TIMEOUT_S,
         checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
+        seek_index: bool = True,
     ) -> None:
         """``signing_key``: the gateway's recording key (``keys.load_or_create_signing_key``).
+        ``seek_index``: each recorder writes its seek index while recording.
 
         Without one, an ephemeral key signs this process's recordings (tests, benchmarks): they
         verify only with ``--pubkey`` of that key, which is gone when the process exits.
@@ -694,6 +699,7 @@ class RecorderFactory:
         self.signer = Ed25519Signer(signing_key)
         self._sidecar_opener = sidecar_opener
         self._checkpoint_interval_s = checkpoint_interval_s
+        self._seek_index = seek_index
         self.root = root
         self._stall_timeout_s = stall_timeout_s
         self._clock = clock or _MonotonicClock()
@@ -737,4 +743,5 @@ class RecorderFactory:
             max_backlog_bytes=self._max_backlog,
             stall_timeout_s=self._stall_timeout_s,
             checkpoint_interval_s=self._checkpoint_interval_s,
+            seek_index=self._seek_index,
         )

@@ -157,6 +157,21 @@ def expired(root: Path, retain_days: float, *, now: float, live_ids: Iterable[st
     return found
 
 
+def unindexed(root: Path, *, now: float, live_ids: Iterable[str] = ()) -> list[Path]:
+    """Recordings that are over (not live) and have no seek index, or one older than the cast:
+    newest first (what a reviewer opens next)."""
+    live = set(live_ids)
+    found: list[tuple[float, Path]] = []
+    for cast_path in archive.iter_recordings(root):
+        with contextlib.suppress(FileNotFoundError):
+            c = examine(cast_path, now=now, live_ids=live)
+            seek = seek_path_of(cast_path)
+            fresh = seek.exists() and seek.stat().st_mtime >= cast_path.stat().st_mtime
+            if not c.live and not fresh:
+                found.append((c.age_s, cast_path))
+    return [p for _, p in sorted(found)]
+
+
 def delete_recording(cast_path: Path, index_dirs: Iterable[Path] = ()) -> list[Path]:
     """Delete a recording's files (the ``.cast`` first) and its search index; what was deleted."""
     deleted = []

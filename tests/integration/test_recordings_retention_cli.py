@@ -7,6 +7,7 @@ run it; audit events are read back from the embedded store it wrote to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -252,3 +253,35 @@ async def test_reindex_rebuilds_the_seek_index_and_asciinema_reads_every_recordi
     for cast in place.recordings.rglob("*.cast"):
         cat = subprocess.run([str(ASCIINEMA), "cat", str(cast)], capture_output=True, timeout=30, check=False)
         assert cat.returncode == 0, cat.stderr
+
+
+# --- the seek index built after the session (recordings.seek_index: after, the default) ------------
+
+
+async def test_finished_recordings_without_an_index_get_one_in_a_subprocess(place: Place) -> None:
+    from types import SimpleNamespace
+
+    from gateway.app import seek_index_loop
+    from gateway.recording.retention import unindexed
+
+    done = await recording(place, "ses_done", "deployed", days_ago=1)
+    unfinished = await recording(place, "ses_open", "running", days_ago=0, finish=False)
+    for cast in (done, unfinished):
+        seek_path_of(cast).unlink()
+    assert unindexed(place.recordings, now=time.time()) == [done], "a live one is left to its recorder"
+
+    settings = load_settings(data_dir=str(place.data), recordings_dir=str(place.recordings))
+    assert settings.recordings.seek_index == "after"
+    hub = SimpleNamespace(sessions=lambda: [])
+    loop = asyncio.ensure_future(seek_index_loop(settings, hub, poll_s=0.2))  # type: ignore[arg-type]
+    try:
+        async with asyncio.timeout(60):
+            while not seek_path_of(done).exists() or unindexed(place.recordings, now=time.time()):
+                await asyncio.sleep(0.1)
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+    index = SeekIndex.load(seek_path_of(done))
+    assert index.keyframes and all(k.verifies(place.key.public_key()) for k in index.keyframes)
+    assert not seek_path_of(unfinished).exists()
