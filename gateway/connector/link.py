@@ -4,8 +4,16 @@ Theory of operation
 -------------------
 Every byte the shared program prints goes into ``OutputBuffer`` first, a bounded window over
 the session's output stream addressed by absolute offset (``seq``). A sender task reads from it
-at the link's own pace, so a slow or absent gateway never slows the program: reads coalesce
-naturally into frames of up to ``MAX_OUTPUT_CHUNK_BYTES`` when the link is busy.
+at the link's own pace: reads coalesce naturally into frames of up to ``MAX_OUTPUT_CHUNK_BYTES``
+when the link is busy.
+
+Back-pressure. While the link is up, a program that prints faster than the gateway takes it
+(the gateway in turn waits for its recording) is slowed down instead of cut off: once more than
+``LINK_HIGH_WATER_BYTES`` are unsent, ``output_paused()`` tells the PTY side to stop reading
+the program's terminal (the program blocks in ``write``, as on a slow terminal), and
+``on_room`` resumes it under ``LINK_LOW_WATER_BYTES``. So the recording stays complete however
+fast the program prints. While the link is down the program is never paused; if more than
+the replay buffer piles up, sharing stops (below).
 
     connect (certificate) ─► exec rcgate-connector/1 ─► HELLO (resume = None the first time)
         ◄─ WELCOME {session_id, resume_token, link_url, received}
@@ -40,6 +48,8 @@ log = logging.getLogger(__name__)
 REPLAY_BUFFER_BYTES = 8 * 1024 * 1024  # 8 MiB of output kept for resends after a drop
 MAX_OUTPUT_CHUNK_BYTES = wire.MAX_OUTPUT_CHUNK_BYTES  # 256 KiB per OUTPUT frame
 READ_CHUNK_BYTES = 64 * 1024
+LINK_HIGH_WATER_BYTES = 2 * 1024 * 1024  # unsent output while connected: pause reading the program
+LINK_LOW_WATER_BYTES = 512 * 1024  # ... and read again below this
 CONNECT_TIMEOUT_S = 15.0  # TCP + SSH handshake + certificate authentication
 OPEN_TIMEOUT_S = 10.0  # opening the exec channel
 WELCOME_TIMEOUT_S = 15.0  # HELLO → WELCOME (the gateway registers the session and mints a link)
@@ -155,6 +165,10 @@ class GatewayLink:
         self._final_sent = False
         self.on_input: Callable[[bytes], None] = lambda data: None
         self.on_link: Callable[[str], None] = lambda url: None
+        self.on_room: Callable[[], None] = lambda: None  # the program's output may be read again
+        self._sent = 0  # the sender's offset while connected
+        self._connected = False
+        self._pausing = False
         self.welcomed = asyncio.Event()
         self.hook_token = ""  # the session's assistant-hook token (RCGATE_HOOK_TOKEN), from WELCOME
         self.link_url = ""
@@ -162,6 +176,17 @@ class GatewayLink:
         self.failed = False  # True when it ended on an error (refused, lost), not on purpose
 
     # -- called by the PTY side (never block) ------------------------------------------------
+
+    def output_paused(self) -> bool:
+        """Whether the PTY side should stop reading the program for now (see back-pressure)."""
+        if self._connected and self.outcome is None and self._buf.end - self._sent > LINK_HIGH_WATER_BYTES:
+            self._pausing = True
+        return self._pausing
+
+    def _room(self, *, unsent: int | None = None) -> None:
+        if self._pausing and (unsent is None or unsent <= LINK_LOW_WATER_BYTES):
+            self._pausing = False
+            self.on_room()
 
     def push_output(self, data: bytes) -> None:
         if self.outcome is None:
@@ -377,6 +402,7 @@ class GatewayLink:
     ) -> None:
         receiving = asyncio.ensure_future(self._receive(reader, decoder))
         sending = asyncio.ensure_future(self._send(writer, sent))
+        self._sent, self._connected = sent, True
         try:
             done, _ = await asyncio.wait({receiving, sending}, return_when=asyncio.FIRST_COMPLETED)
             if receiving in done and receiving.exception() is None:
@@ -386,6 +412,8 @@ class GatewayLink:
                 if task in done:
                     task.result()
         finally:
+            self._connected = False
+            self._room()  # never leave the program paused while there is no link to wait for
             for task in (receiving, sending):
                 task.cancel()
             await asyncio.gather(receiving, sending, return_exceptions=True)
@@ -421,6 +449,8 @@ class GatewayLink:
                 writer.write(wire.encode(wire.Output(sent, chunk)))
                 sent += len(chunk)
                 await asyncio.wait_for(writer.drain(), DRAIN_TIMEOUT_S)
+                self._sent = sent
+                self._room(unsent=self._buf.end - sent)
                 continue
             if self._final is not None:
                 self._final_sent = True

@@ -182,9 +182,12 @@ class PtyRunner:
         *,
         on_output: Callable[[bytes], None] = lambda data: None,
         on_resize: Callable[[int, int], None] = lambda cols, rows: None,
+        output_paused: Callable[[], bool] = lambda: False,
         env: Mapping[str, str] | None = None,
         forward_signals: bool = True,
     ) -> None:
+        """``output_paused``: asked after each read; True stops reading the program until
+        ``resume_output()`` (the gateway link's back-pressure)."""
         if not argv:
             raise ValueError("no command to run")
         self._forward_signals = forward_signals
@@ -192,6 +195,7 @@ class PtyRunner:
         self._term = terminal
         self._on_output = on_output
         self._on_resize = on_resize
+        self._output_paused = output_paused
         self._env = dict(os.environ if env is None else env)
         self._size = terminal.size()
         self._master = -1
@@ -295,7 +299,7 @@ class PtyRunner:
             data = b"".join(chunks)
             self._local.write(data)
             self._on_output(data)
-            if self._local.pending > LOCAL_HIGH_WATER_BYTES and not eof:
+            if (self._local.pending > LOCAL_HIGH_WATER_BYTES or self._output_paused()) and not eof:
                 asyncio.get_running_loop().remove_reader(self._master)
         if eof:
             self._close_master_reader()
@@ -305,8 +309,12 @@ class PtyRunner:
         self._read_master()
 
     def _maybe_resume_master(self) -> None:
-        if self._master_open and self._local.pending <= LOCAL_HIGH_WATER_BYTES:
+        if self._master_open and self._local.pending <= LOCAL_HIGH_WATER_BYTES and not self._output_paused():
             asyncio.get_running_loop().add_reader(self._master, self._on_master_readable)
+
+    def resume_output(self) -> None:
+        """The consumer has room again: read the program's output (unless the local side is full)."""
+        self._maybe_resume_master()
 
     def _close_master_reader(self) -> None:
         if self._master_open:

@@ -37,13 +37,13 @@ EXIT_COMMAND_NOT_EXECUTABLE = 126
 
 
 def wire_assistant(
-    assistant: str, command: Sequence[str], ident: Identity, hook_token: str
+    assistant: str, command: Sequence[str], ident: Identity, hook_token: str, session_dir: Path
 ) -> tuple[list[str], dict[str, str]]:
     """Session-scoped hook settings for ``assistant`` (never the user's own files), checked.
 
+    ``session_dir`` is a private folder for this run's files; the caller removes it afterwards.
     Raises ``BadRequest`` when a check finds a way the hooks could fall open (then nothing starts).
     """
-    session_dir = Path(tempfile.mkdtemp(prefix="rcgate-session-"))
     cfg = HookConfig(
         gateway_url=ident.gateway.url,
         command=(
@@ -127,30 +127,44 @@ async def share(
                 f"no session from the gateway yet: {assistant}'s tool hooks cannot be wired, not starting"
             )
         else:
-            env: dict[str, str] | None = None
-            if assistant is not None:
-                command, env = await asyncio.to_thread(
-                    wire_assistant, assistant, command, ident, link.hook_token
-                )
-            runner = PtyRunner(
-                command,
-                term,
-                on_output=link.push_output,
-                on_resize=link.resize,
-                env=env,
-                forward_signals=forward_signals,
-            )
-            link.on_input = runner.write_input
-            if link.link_url:
-                print_link(term, link.link_url)
-            elif not link_task.done():
-                term.notice("rcgate: the gateway is not reachable yet; the link will be printed once it is")
-            link.on_link = lambda url: print_link(term, url, qr=False)
-            code = await _run_program(command, runner, link, term)
+            # The assistant's session-scoped settings live in a private folder, removed at the end
+            # (symbolic links to the user's own files in it are removed, never followed).
+            session: tempfile.TemporaryDirectory[str] | None = None
             try:
-                await asyncio.wait_for(asyncio.shield(link_task), LINK_SHUTDOWN_GRACE_S)
-            except TimeoutError:
-                link_task.cancel()
+                env: dict[str, str] | None = None
+                if assistant is not None:
+                    session = tempfile.TemporaryDirectory(
+                        prefix="rcgate-session-", ignore_cleanup_errors=True
+                    )
+                    command, env = await asyncio.to_thread(
+                        wire_assistant, assistant, command, ident, link.hook_token, Path(session.name)
+                    )
+                runner = PtyRunner(
+                    command,
+                    term,
+                    on_output=link.push_output,
+                    on_resize=link.resize,
+                    output_paused=link.output_paused,
+                    env=env,
+                    forward_signals=forward_signals,
+                )
+                link.on_input = runner.write_input
+                link.on_room = runner.resume_output
+                if link.link_url:
+                    print_link(term, link.link_url)
+                elif not link_task.done():
+                    term.notice(
+                        "rcgate: the gateway is not reachable yet; the link will be printed once it is"
+                    )
+                link.on_link = lambda url: print_link(term, url, qr=False)
+                code = await _run_program(command, runner, link, term)
+                try:
+                    await asyncio.wait_for(asyncio.shield(link_task), LINK_SHUTDOWN_GRACE_S)
+                except TimeoutError:
+                    link_task.cancel()
+            finally:
+                if session is not None:
+                    await asyncio.to_thread(session.cleanup)
     if refusal is not None:
         raise Unauthenticated(refusal)
     return code

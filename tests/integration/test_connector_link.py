@@ -231,3 +231,35 @@ async def test_backlog_beyond_the_buffer_stops_sharing_instead_of_leaving_a_gap(
     assert ("stopped",) in session.events
     assert bytes(session.output) == b"a" * 100
     assert any("sharing stopped" in n for n in notices)
+
+
+async def test_a_program_printing_faster_than_the_gateway_takes_waits_instead_of_stopping_sharing(
+    env: SshdEnv, screen: Screen
+) -> None:
+    # The gateway stops taking output (its broker is behind: drain waits) while the program
+    # prints 24 MB, three times the connector's replay buffer. The program must wait for the
+    # link (back-pressure), not have sharing stopped for a gap; then everything arrives.
+    size = 24_000_000
+    env.hub.room.clear()
+    task = asyncio.ensure_future(
+        share(
+            ["sh", "-c", f"head -c {size} /dev/zero | tr '\\0' x; echo burst-done"],
+            identity=env.identity(),
+            terminal=screen.terminal(),
+        )
+    )
+    try:
+        await env.hub.until(lambda: len(env.hub.sessions) == 1 and len(env.hub.only.output) > 0, TIMEOUT_S)
+        session = env.hub.only
+        await asyncio.sleep(2.0)  # long enough for 24 MB at full speed; the program must still wait
+        assert not task.done(), "the program ran ahead of the gateway"
+        assert ("stopped",) not in session.events
+        assert len(screen.out) < size, "the local terminal is paced by the link as well"
+        env.hub.room.set()
+        assert await asyncio.wait_for(task, 120) == 0
+    finally:
+        env.hub.room.set()
+        task.cancel()
+    assert session.gaps == 0 and ("exited", 0) in session.events
+    assert bytes(session.output).count(b"x") == size and bytes(session.output).endswith(b"burst-done\r\n")
+    assert bytes(session.output) == bytes(screen.out)
