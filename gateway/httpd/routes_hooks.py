@@ -6,6 +6,12 @@ force for the session's owner (the assistant acts for them); a held call waits f
 the same inbox as held lines, with a WebAuthn assertion over the exact call. Every call, decision
 and result is an audit event and a marker in the session's recording. Any failure answers deny in
 the assistant's own format (fail closed).
+
+Keep-alive: a call that policy holds gets its ``200`` and headers at once, then a space every
+``KEEPALIVE_INTERVAL_S`` while it waits, then the JSON answer (JSON allows leading whitespace;
+``rcgate hook`` and Claude Code's ``http`` hook both read such a body), so that no proxy idles the
+connection out during a review. A call that is not held is answered as one plain JSON response.
+If the caller goes away while its call is held, the held action is withdrawn.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from aiohttp import web
 from gateway.core.errors import BadRequest, PayloadTooLarge, Unauthenticated
 from gateway.core.ids import UserId
 from gateway.hooks.endpoint import HeldCall, answer_hook
-from gateway.hooks.model import MAX_PAYLOAD_BYTES
+from gateway.hooks.model import MAX_PAYLOAD_BYTES, fail_closed
+from gateway.hooks.registry import adapter_for
 from gateway.hooks.timing import HOOK_TIMEOUT_HEADER, parse_hook_timeout
 from gateway.httpd.context import APPROVALS, HUB, IDENTITY, POLICY, json_response, remote_of
 from gateway.httpd.openapi import RouteTable
@@ -28,6 +35,12 @@ from gateway.sessions.approval_records import held_action
 
 routes = RouteTable()
 log = logging.getLogger("rcgate.hooks")
+KEEPALIVE_INTERVAL_S = 5.0  # a space this often while a held call waits (proxies idle out at 30-60 s)
+KEEPALIVE_HEADERS = {
+    "Content-Type": "application/json; charset=utf-8",
+    "Cache-Control": "no-store",
+    "X-Accel-Buffering": "no",  # nginx: pass the spaces on, do not buffer the answer
+}
 
 
 def _bearer(request: web.Request) -> str:
@@ -107,19 +120,50 @@ async def post_hook(request: web.Request) -> web.StreamResponse:
         try:
             return await decided
         finally:
-            if not decided.done():  # the hook timed out first: a late approval must not count
-                approvals.cancel(action.action_id, "the assistant's hook timed out")
+            # No decision yet: the hook timed out or its caller went away first, and a late
+            # approval must not count. (Cancelling this wait cancels ``decided`` itself.)
+            if not decided.done() or decided.cancelled():
+                approvals.cancel(action.action_id, "the assistant's hook call ended before a decision")
 
-    answer = await answer_hook(
-        assistant,
-        payload,
-        facts,
-        actor,
-        loaded.policy,
-        now=identity.now(),
-        await_approval=await_approval,
-        hook_timeout_s=parse_hook_timeout(request.headers.get(HOOK_TIMEOUT_HEADER)),
+    held_now = asyncio.Event()
+
+    async def await_approval_signalled(held: HeldCall) -> bool:
+        held_now.set()
+        return await await_approval(held)
+
+    answering = asyncio.ensure_future(
+        answer_hook(
+            assistant,
+            payload,
+            facts,
+            actor,
+            loaded.policy,
+            now=identity.now(),
+            await_approval=await_approval_signalled,
+            hook_timeout_s=parse_hook_timeout(request.headers.get(HOOK_TIMEOUT_HEADER)),
+        )
     )
+    resp = web.StreamResponse(status=200, headers=KEEPALIVE_HEADERS)  # used only for a held call
+    try:
+        holding = asyncio.ensure_future(held_now.wait())
+        try:
+            await asyncio.wait([answering, holding], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            holding.cancel()
+        if not answering.done():  # held for review: 200 now, then spaces until the answer
+            await resp.prepare(request)
+            while not answering.done():
+                done, _ = await asyncio.wait([answering], timeout=KEEPALIVE_INTERVAL_S)
+                if not done:
+                    await resp.write(b" ")
+    except ConnectionError:  # a keep-alive space found the caller gone
+        return resp
+    finally:
+        if not answering.done():  # the caller went away (or the server stops): withdraw the hold
+            log.info("a %s hook call ended while it was held", assistant)
+            answering.cancel()  # await_approval's finally cancels the held action
+            hub.mark(info.session_id, f"{assistant} hook call ended while held: the call does not run")
+    answer = answering.result()
     call = answer.call
     tool = call.tool_call.tool if call is not None and call.tool_call is not None else "-"
     event = call.event if call is not None else "?"
@@ -127,18 +171,32 @@ async def post_hook(request: web.Request) -> web.StreamResponse:
         info.session_id, f"{assistant} {event} {tool}: {answer.verdict.value} (rule {answer.rule or '-'})"
     )
     denied = answer.verdict.value == "deny"
-    await identity.audit(
-        "hook.call",
-        actor=owner.id,
-        subject=info.session_id,
-        outcome="fail" if denied else "ok",
-        remote=remote_of(request),
-        assistant=assistant,
-        hook_event=event,
-        tool=tool,
-        verdict=answer.verdict.value,
-        rule=answer.rule,
-        policy_version=loaded.version,
-        reason=answer.reason[:200],
-    )
-    return json_response(dict(answer.body))
+    try:
+        await identity.audit(
+            "hook.call",
+            actor=owner.id,
+            subject=info.session_id,
+            outcome="fail" if denied else "ok",
+            remote=remote_of(request),
+            assistant=assistant,
+            hook_event=event,
+            tool=tool,
+            verdict=answer.verdict.value,
+            rule=answer.rule,
+            policy_version=loaded.version,
+            reason=answer.reason[:200],
+        )
+    except Exception:
+        if not resp.prepared:
+            raise  # an error status: the assistant's hook fails closed on it
+        # The 200 has gone out: the only way left to refuse is a deny in the body.
+        log.exception("could not audit a held %s hook call; answering deny", assistant)
+        answer = fail_closed(adapter_for(assistant), payload, "the call could not be recorded")
+    if not resp.prepared:
+        return json_response(dict(answer.body))
+    try:
+        await resp.write(json.dumps(dict(answer.body)).encode())
+        await resp.write_eof()
+    except ConnectionError:
+        log.info("a %s hook caller went away before its answer", assistant)
+    return resp
