@@ -36,6 +36,7 @@ from gateway.core.ids import SessionId
 from gateway.core.models import Link, Role, User
 from gateway.core.modes import Mode
 from gateway.core.ports import Store
+from gateway.hooks.timing import hook_timeout_for
 from gateway.httpd.context import HttpConfig
 from gateway.httpd.server import HttpServices, make_app
 from gateway.links.service import LinkService
@@ -268,6 +269,7 @@ async def running_gateway(
             config=BrokerConfig(
                 limits=session_limits(settings), gate=PolicyGate(policy), approvals=approvals
             ),
+            hook_timeout=lambda: hook_timeout_for(policy.current().policy),
         ) as hub:
 
             async def link_url_for(session_id: SessionId, owner: User, mode: str) -> str:

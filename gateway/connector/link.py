@@ -171,6 +171,7 @@ class GatewayLink:
         self._pausing = False
         self.welcomed = asyncio.Event()
         self.hook_token = ""  # the session's assistant-hook token (RCGATE_HOOK_TOKEN), from WELCOME
+        self.hook_timeout_s = 0  # the assistant's hook timeout the gateway asks for (0: not said)
         self.link_url = ""
         self.outcome: str | None = None  # why the link ended, once it has
         self.failed = False  # True when it ended on an error (refused, lost), not on purpose
@@ -363,6 +364,8 @@ class GatewayLink:
         else:
             self.link_url = str(welcome.get("link_url") or "")
             self.hook_token = str(welcome.get("hook_token") or "")
+            timeout = welcome.get("hook_timeout_s")
+            self.hook_timeout_s = timeout if isinstance(timeout, int) and timeout > 0 else 0
             self.welcomed.set()
             if self.link_url:
                 self.on_link(self.link_url)

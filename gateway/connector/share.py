@@ -9,6 +9,7 @@ gateway refuses the certificate, nothing starts and the caller gets ``Unauthenti
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import os
@@ -29,6 +30,7 @@ from gateway.connector.pty import LocalTerminal, PtyRunner, default_terminal
 from gateway.core.errors import BadRequest, Unauthenticated
 from gateway.hooks.preflight import preflight
 from gateway.hooks.settings import HookConfig, wire, write_wiring
+from gateway.hooks.timing import DEFAULT_HOOK_TIMEOUT_S, clamp_hook_timeout
 
 FIRST_WELCOME_WAIT_S = 5.0  # how long the program's start waits for the first WELCOME
 LINK_SHUTDOWN_GRACE_S = EXIT_DELIVERY_TIMEOUT_S + 5.0  # bound on the link after the program ended
@@ -37,15 +39,25 @@ EXIT_COMMAND_NOT_EXECUTABLE = 126
 
 
 def wire_assistant(
-    assistant: str, command: Sequence[str], ident: Identity, hook_token: str, session_dir: Path
+    assistant: str,
+    command: Sequence[str],
+    ident: Identity,
+    hook_token: str,
+    session_dir: Path,
+    *,
+    hook_timeout_s: int = 0,
 ) -> tuple[list[str], dict[str, str]]:
     """Session-scoped hook settings for ``assistant`` (never the user's own files), checked.
+
+    ``hook_timeout_s``: what the gateway asked for (policy's longest review plus margins), else
+    ``timing.DEFAULT_HOOK_TIMEOUT_S``.
 
     ``session_dir`` is a private folder for this run's files; the caller removes it afterwards.
     Raises ``BadRequest`` when a check finds a way the hooks could fall open (then nothing starts).
     """
     cfg = HookConfig(
         gateway_url=ident.gateway.url,
+        hook_timeout_s=clamp_hook_timeout(hook_timeout_s) if hook_timeout_s > 0 else DEFAULT_HOOK_TIMEOUT_S,
         command=(
             str(Path(sys.argv[0]).resolve()) if Path(sys.argv[0]).name == "rcgate" else "rcgate",
             "hook",
@@ -137,7 +149,12 @@ async def share(
                         prefix="rcgate-session-", ignore_cleanup_errors=True
                     )
                     command, env = await asyncio.to_thread(
-                        wire_assistant, assistant, command, ident, link.hook_token, Path(session.name)
+                        functools.partial(wire_assistant, hook_timeout_s=link.hook_timeout_s),
+                        assistant,
+                        command,
+                        ident,
+                        link.hook_token,
+                        Path(session.name),
                     )
                 runner = PtyRunner(
                     command,

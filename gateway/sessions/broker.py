@@ -159,6 +159,7 @@ class Broker:
         self._streams: dict[ParticipantId, Stream] = {}
         self._held: dict[str, tuple[ParticipantId, HeldAction]] = {}
         self.hook_token = ""  # set by the hub; handed to the connector in WELCOME
+        self.hook_timeout_s = 0  # set by the hub from the policy; handed to the connector in WELCOME
         self._action_seq = 0
         self._inbox: deque[Event] = deque()
         self._wakeup = asyncio.Event()

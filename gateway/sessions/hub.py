@@ -21,7 +21,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from gateway.core.audit import AuditType
@@ -119,7 +119,10 @@ class Hub:
         config: BrokerConfig | None = None,
         clock: Clock | None = None,
         wall_clock: Clock | None = None,
+        hook_timeout: Callable[[], int] | None = None,
     ) -> None:
+        """``hook_timeout``: the assistants' hook timeout for a new session (from the policy)."""
+        self._hook_timeout = hook_timeout
         self._recorders = recorders
         self._audit = AuditPump(audit)
         self._config = config or BrokerConfig()
@@ -217,6 +220,7 @@ class Hub:
         hook_token = secrets.token_urlsafe(HOOK_TOKEN_BYTES)
         self._hook_tokens[_token_hash(hook_token)] = session_id
         broker.hook_token = hook_token
+        broker.hook_timeout_s = self._hook_timeout() if self._hook_timeout is not None else 0
         self._tasks[session_id] = tg.create_task(self._serve(broker), name=f"session {session_id}")
         self._audit.emit(
             AuditEvent(

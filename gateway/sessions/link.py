@@ -36,6 +36,7 @@ class LinkTarget(Protocol):
     def received(self) -> int: ...
 
     hook_token: str
+    hook_timeout_s: int
 
     def connector_event(self, event: LinkEvent) -> None: ...
 
@@ -64,6 +65,11 @@ class ConnectorLink:
     def hook_token(self) -> str:
         """The bearer token of this session's assistant hooks (RCGATE_HOOK_TOKEN)."""
         return self._target.hook_token
+
+    @property
+    def hook_timeout_s(self) -> int:
+        """The hook timeout the assistant should be given (0: the gateway does not say)."""
+        return self._target.hook_timeout_s
 
     @property
     def received(self) -> int:

@@ -58,6 +58,11 @@ class ConnectorHandle(Protocol):
         """The bearer token the session's assistant hooks present (revoked when it ends)."""
 
     @property
+    def hook_timeout_s(self) -> int:
+        """The hook timeout ``rcgate share`` gives the assistant (policy's longest review + margins;
+        0 when the gateway has no policy to say)."""
+
+    @property
     def received(self) -> int:
         """Output bytes the gateway holds: the connector resends from this offset."""
 

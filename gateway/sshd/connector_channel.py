@@ -6,7 +6,7 @@ A certificate-authenticated connector runs exec ``rcgate-connector/1`` and the c
 a frame loop (``gateway.protocol.connector_wire``)::
 
     HELLO  ──► hub.open_session (or hub.resume_session when HELLO.resume is set)
-           ◄── WELCOME {session_id, resume_token, hook_token, link_url, received}
+           ◄── WELCOME {session_id, resume_token, hook_token, hook_timeout_s, link_url, received}
     OUTPUT ──► handle.output     (seq checked against this link's expected offset), then
                await handle.drain: the channel is not read while the broker is behind, so
                SSH flow control pushes back to the connector (which buffers, bounded)
@@ -258,6 +258,7 @@ class ConnectorChannel:
             "session_id": handle.session_id,
             "resume_token": handle.resume_token,
             "hook_token": handle.hook_token,
+            "hook_timeout_s": handle.hook_timeout_s,
             "link_url": link_url,
             "received": handle.received,
         }

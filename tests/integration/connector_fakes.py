@@ -49,6 +49,10 @@ class FakeHandle:
         return self._s.token
 
     @property
+    def hook_timeout_s(self) -> int:
+        return 130
+
+    @property
     def hook_token(self) -> str:
         return "hook-" + self._s.token
 

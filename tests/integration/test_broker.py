@@ -701,3 +701,11 @@ async def test_a_held_possible_start_reaches_participants_after_a_short_wait(mak
     await world.hub.end(handle.session_id, "done")
     outputs = "".join(e.data for e in world.cast(handle.session_id).events if e.code is EventCode.OUTPUT)
     assert outputs == "Type A"
+
+
+async def test_the_hook_timeout_comes_from_the_hub_and_reaches_the_connector_handle(tmp_path: Path) -> None:
+    recorders = RecorderFactory(tmp_path / "rec", batch_window_s=0.05)
+    async with Hub(recorders=recorders, audit=MemoryAudit(), hook_timeout=lambda: 130) as hub:
+        handle = await hub.open_session(META, FakeUplink())
+        assert handle.hook_timeout_s == 130 and handle.hook_token
+        await hub.end(handle.session_id, "done")

@@ -263,3 +263,34 @@ async def test_a_program_printing_faster_than_the_gateway_takes_waits_instead_of
     assert session.gaps == 0 and ("exited", 0) in session.events
     assert bytes(session.output).count(b"x") == size and bytes(session.output).endswith(b"burst-done\r\n")
     assert bytes(session.output) == bytes(screen.out)
+
+
+async def test_the_welcome_says_the_hooks_timeout_and_share_writes_it_into_the_assistants_settings(
+    env: SshdEnv, tmp_path: Path
+) -> None:
+    import json
+
+    from gateway.connector.share import wire_assistant
+
+    link = GatewayLink(
+        env.identity(), ShareInfo(host="ws1", cwd="/", command=["x"]), size=(80, 24), on_notice=print
+    )
+    task = asyncio.ensure_future(link.run())
+    try:
+        await asyncio.wait_for(link.welcomed.wait(), TIMEOUT_S)
+        assert link.hook_timeout_s == 130 and link.hook_token
+    finally:
+        link.stop()
+        await asyncio.wait_for(task, TIMEOUT_S)
+    fake_claude = tmp_path / "claude"
+    fake_claude.write_text("#!/bin/sh\necho '2.1.330 (Claude Code)'\n")
+    fake_claude.chmod(0o755)
+    session = tmp_path / "session"
+    session.mkdir()
+    argv, env_ = wire_assistant(
+        "claude", [str(fake_claude), "-p", "hi"], env.identity(), link.hook_token, session,
+        hook_timeout_s=link.hook_timeout_s,
+    )  # fmt: skip
+    settings = json.loads(Path(argv[argv.index("--settings") + 1]).read_text())
+    timeouts = {h["timeout"] for hooks in settings["hooks"].values() for m in hooks for h in m["hooks"]}
+    assert timeouts == {130} and env_["RCGATE_HOOK_TOKEN"] == link.hook_token

@@ -99,6 +99,7 @@ async def test_connector_with_valid_certificate_registers_streams_and_gets_input
             "session_id": session.id,
             "resume_token": session.token,
             "hook_token": "hook-" + session.token,
+            "hook_timeout_s": 130,
             "link_url": LINK_BASE + session.id,
             "received": 0,
         }
