@@ -20,6 +20,7 @@ from gateway.httpd import (
     routes_identity,
     routes_policy,
     routes_recordings,
+    routes_recordings_live,
     routes_sessions,
 )
 from gateway.httpd.context import (
@@ -79,6 +80,7 @@ API_TABLES = [
     routes_approvals.routes,
     routes_hooks.routes,
     routes_recordings.routes,
+    routes_recordings_live.routes,
 ]
 
 
@@ -141,6 +143,7 @@ def make_app(services: HttpServices, config: HttpConfig) -> web.Application:
     for table in API_TABLES:
         table.install(app)
     routes_sessions.install_ws(app)
+    routes_recordings_live.install(app)
     web_dir = Path(config.web_dir)
     for route, file in PAGES.items():
         app.router.add_get(route, _page(web_dir / file))

@@ -193,3 +193,13 @@ def verify_recording(gateway: Gateway, cast: Path) -> str:
     )  # fmt: skip
     assert res.returncode == 0, f"verify exited {res.returncode}:\n{res.stdout}\n{res.stderr}"
     return res.stdout
+
+
+async def wait_for_recording(root: Path, timeout_s: float = 15.0) -> Path:
+    """The one `.cast` under ROOT, once the gateway has created it (a session records from its start)."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := recordings(root)):
+        assert time.monotonic() < deadline, f"no recording under {root} after {timeout_s:.0f} s"
+        await asyncio.sleep(0.1)
+    assert len(found) == 1, found
+    return found[0]

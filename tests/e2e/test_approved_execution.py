@@ -117,3 +117,60 @@ async def test_held_line_runs_after_approval_and_denied_or_timed_out_lines_never
     assert any(m.startswith("approved #") for m in markers), markers
     assert any("denied line" in m for m in markers), markers
     assert "intact" in live.verify_recording(gateway, cast)
+    await _reviewer_finds_the_approved_command(gateway, new_tab, virtual_authenticator, cast)
+
+
+async def _reviewer_finds_the_approved_command(gateway, new_tab, virtual_authenticator, cast: Path) -> None:
+    """Acceptance: a reviewer searches for the command the session above ran, opens the hit: the
+    player starts at that moment, its markers include the approval, the timeline highlights it."""
+    rid = cast.stem
+    events = [json.loads(line) for line in cast.read_text().splitlines()[1:]]
+    typed_at = next(e[0] for e in events if e[1] == "i" and e[2] == "rm -rf build\r")
+    approved_at = next(e[0] for e in events if e[1] == "m" and e[2].startswith("approved #"))
+    assert approved_at <= typed_at
+
+    r = await new_tab()
+    page = r.page
+    await virtual_authenticator(page)
+    await live.enrol_passkey(page, gateway.enrol_link("rita", "reviewer"))
+    await page.goto(f"{gateway.url}/recordings")
+    row = page.get_by_role("table", name="All recordings").get_by_role("row").filter(has_text=rid)
+    await expect(row).to_contain_text("olivia")
+    await expect(row).to_contain_text("dana")
+
+    await page.get_by_label("Text that was shown or typed").fill("rm -rf build")
+    await page.get_by_role("button", name="Search").click()
+    hits = page.get_by_role("list", name="Search hits").get_by_role("listitem")
+    await expect(hits.first).to_be_visible()
+    typed = hits.filter(has_text="typed")
+    await expect(typed).to_have_count(1)  # the denied "rm -rf build/nothing-here" was never typed
+    await expect(typed.locator("mark")).to_have_text("rm -rf build")
+    link = typed.get_by_role("link")
+    href = await link.get_attribute("href")
+    assert href is not None and re.fullmatch(rf"/replay/{rid}#t=\d+\.\d{{3}}", href), href
+    hit_t = float(href.split("#t=")[1])
+    assert abs(hit_t - typed_at) < 0.002, (hit_t, typed_at)
+    await link.click()
+    await page.wait_for_url(re.compile(rf"/replay/{rid}#t="))
+
+    # The player starts at that moment: its clock is at the hit, the screen shows what came
+    # before the command (the allowed `ls build`) and nothing of what came after.
+    await expect(page.locator("#verify-badge")).to_have_text("Intact")
+    screen = page.locator(".ap-term")
+    await expect(screen).to_contain_text("artifact.o")
+    await page.wait_for_function("() => window.rcgate && window.rcgate.ready")
+    at = await page.evaluate("() => window.rcgate.currentTime()")
+    assert hit_t - 0.001 <= at <= hit_t + 0.05, (at, hit_t)
+    await expect(screen).not_to_contain_text("no-build-4")
+
+    # The approval is a marker on the progress bar, and the highlighted event of the timeline.
+    tooltips = await page.locator(".ap-marker-container").all_text_contents()
+    assert any("approved #2 (approved by ayla)" in t for t in tooltips), tooltips
+    assert any("approval requested #2 by dana" in t for t in tooltips), tooltips
+    current = page.get_by_role("list", name="Audit timeline").locator("li.current")
+    await expect(current).to_have_count(1)
+    await expect(current).to_contain_text("approved #2 (approved by ayla)")
+    await expect(current).to_have_attribute("data-kind", "approval")
+    await expect(current).to_have_attribute("aria-current", "true")
+    assert await r.csp_violations() == []
+    assert r.errors == []

@@ -5,6 +5,8 @@ with its key (`<data_dir>/recording_ed25519`, created when the gateway starts). 
 enrols with a passkey, searches for a command, opens the hit: the player starts at that
 moment, its progress bar carries the approval marker, and playing on highlights the approval
 in the audit timeline. Terminal text that carries `<script>` or OSC 52 stays inert text.
+A real `rcgate share -- bash` session is followed live from its replay page: what the owner
+types appears in the reviewer's player without a reload, and the timeline grows.
 No page logs a CSP violation or a script error.
 """
 
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
+import pexpect
 import pytest
 from playwright.async_api import Page, expect
 
@@ -36,6 +40,8 @@ DEPLOY = [
     Step(2.0, "o", "done\r\nolivia@build:~/app$ "),
 ]
 SCRIPT_COUNT = 4  # the <script> elements replay.html ships with
+DEMO_POLICY = str(Path(__file__).resolve().parents[2] / "gateway" / "policy" / "demo_policy.yaml")
+LIVE_ENV = {"RCGATE_SSH__PORT": "0", "RCGATE_POLICY__FILE": DEMO_POLICY}  # members may watch
 
 
 def _screen(page: Page):
@@ -157,4 +163,78 @@ async def test_members_are_turned_away(gateway, new_tab, virtual_authenticator):
     await live.enrol_passkey(tab.page, gateway.enrol_link("mo", "member"))
     await tab.page.goto(f"{gateway.url}/recordings")
     await expect(tab.page.get_by_role("alert")).to_contain_text("reviewers and admins")
+    await _no_trouble(tab)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("gateway", [LIVE_ENV], indirect=True)
+async def test_reviewer_follows_a_live_session_as_it_is_recorded(
+    gateway, new_tab, virtual_authenticator, tmp_path
+):
+    owner = await new_tab()
+    await virtual_authenticator(owner.page)
+    await live.enrol_passkey(owner.page, gateway.enrol_link("olivia", "member"))
+    env = live.workstation_env(gateway, tmp_path / "workstation")
+    await live.rcgate_login(gateway, owner.page, env)
+    child, link = live.start_share(env, tmp_path, "bash", "--norc", "--noprofile")
+    try:
+        child.sendline("echo before-$((20+1))")
+        child.expect("before-21")
+        rid = (await live.wait_for_recording(tmp_path / "recordings")).stem
+
+        tab = await new_tab()
+        page = tab.page
+        await virtual_authenticator(page)
+        await live.enrol_passkey(page, gateway.enrol_link("rita", "reviewer"))
+        await page.goto(f"{gateway.url}/recordings")
+        row = page.get_by_role("table", name="All recordings").get_by_role("row").filter(has_text=rid)
+        await expect(row.locator(".badge-live")).to_have_text("live")
+        await row.get_by_role("link", name=rid).click()
+        await page.wait_for_url(f"{gateway.url}/replay/{rid}")
+
+        # Following: the "Live" state, and what was recorded before the page opened.
+        badge = page.locator("#live-badge")
+        await expect(badge).to_have_text("Live")
+        await expect(badge).to_have_attribute("data-state", "following")
+        await expect(page.get_by_role("button", name="Replay from the start")).to_be_visible()
+        screen = _screen(page)
+        await expect(screen).to_contain_text("before-21")
+        await page.wait_for_function("() => window.rcgate && window.rcgate.following()")
+        await page.evaluate("() => { window.__samePage = true; }")
+
+        # The owner types in the shared shell: the reviewer's player shows it, no reload.
+        child.sendline("echo live-$((6*7))")
+        child.expect("live-42")
+        await expect(screen).to_contain_text("live-42", timeout=10_000)
+        child.sendline("echo '<img src=x onerror=window.__pwned=1>'")
+        child.expect("<img src=x onerror")
+        await expect(screen).to_contain_text("<img src=x onerror=window.__pwned=1>")
+
+        # The timeline grows: a viewer joins, and that is the newest, highlighted event.
+        viewer = await new_tab()
+        await virtual_authenticator(viewer.page)
+        await live.enrol_passkey(viewer.page, gateway.enrol_link("victor", "member"))
+        await viewer.page.goto(link)
+        await viewer.page.wait_for_url(f"{gateway.url}/p/*")
+        timeline = page.get_by_role("list", name="Audit timeline")
+        current = timeline.locator("li.current")
+        await expect(current).to_contain_text("join victor (view_only)", timeout=10_000)
+        await expect(current).to_have_attribute("data-kind", "join")
+        assert await page.evaluate("() => window.__samePage === true")
+        assert await page.evaluate("() => window.rcgate.following()")
+    finally:
+        child.sendline("exit 0")
+        child.expect(pexpect.EOF)
+        child.close()
+
+    # The session ends: the page turns into the replay of the finished recording by itself.
+    await expect(page.locator("#status")).to_contain_text("The session has ended", timeout=15_000)
+    await expect(badge).to_be_hidden()
+    await expect(page.locator("#verify-badge")).to_have_text("Intact")
+    await expect(timeline).to_contain_text("end: owner's program exited")
+    await expect(screen).to_contain_text("live-42")
+    assert await page.evaluate("() => window.__samePage === true")
+    assert not await page.evaluate("() => window.rcgate.following()")
+    assert await page.evaluate("() => window.__pwned") is None
+    assert await page.locator("#main img").count() == 0
     await _no_trouble(tab)

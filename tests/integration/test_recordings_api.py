@@ -3,6 +3,7 @@ recordings routes), real recordings written by the gateway's Recorder and signed
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import tarfile
@@ -22,6 +23,7 @@ from gateway.auth.device import DeviceFlow
 from gateway.auth.service import IdentityService
 from gateway.auth.ssh_ca import SshCertificateAuthority
 from gateway.core.clock import FixedClock
+from gateway.core.ids import SessionId, UserId
 from gateway.core.models import Role
 from gateway.httpd import routes_recordings, server
 from gateway.httpd.routes_recordings import RECORDINGS
@@ -30,13 +32,16 @@ from gateway.links.service import LinkService
 from gateway.policy_watch import PolicyWatcher
 from gateway.recording import archive
 from gateway.recording.catalog import Catalog
+from gateway.recording.chain import Ed25519Signer
 from gateway.recording.keys import parse_public_key
 from gateway.recording.recorder import RecorderFactory, sidecars_of
+from gateway.recording.seekindex import build_seek_index
 from gateway.sessions.approvals import ApprovalService
 from gateway.sessions.hub import Hub
+from gateway.sessions.ports import SessionMeta
 from gateway.settings import load_settings
 from gateway.store.embedded import EmbeddedStore
-from tests.fixtures.recordings import T_START, Step, write_recording
+from tests.fixtures.recordings import T_START, Step, write_chained, write_recording
 from tests.integration.conftest import ORIGIN, Api, Gateway
 
 KEY = Ed25519PrivateKey.generate()
@@ -351,3 +356,161 @@ async def test_access_is_audited_and_indexes_follow_changes(env: Env) -> None:
         p.unlink()
     await get(rita, "/api/search", q="uptime")
     assert not (env.catalog.searcher.index_path("ses_bob")).exists()  # pruned with its recording
+
+
+# --- following a recording as it is written (routes_recordings_live) ------------------------
+
+
+class Sse:
+    """An open text/event-stream response, read one event at a time."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+
+    async def next(self, timeout: float = 5.0) -> tuple[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                block = (await self.response.content.readuntil(b"\n\n")).decode()
+                fields = dict(
+                    line.split(": ", 1) for line in block.strip("\n").split("\n") if not line.startswith(":")
+                )
+                if "data" in fields:
+                    return fields.get("event", "message"), json.loads(fields["data"])
+
+    async def until(self, event: str, timeout: float = 5.0) -> list[tuple[str, Any]]:
+        seen = []
+        while True:
+            seen.append(await self.next(timeout))
+            if seen[-1][0] == event:
+                return seen
+
+
+async def open_sse(api: Api, path: str) -> Sse:
+    r = await api.client.get(path)
+    assert r.status == 200, await r.text()
+    assert r.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert r.headers["Cache-Control"] == "no-store" and r.headers["X-Content-Type-Options"] == "nosniff"
+    return Sse(r)
+
+
+async def live_recorder(env: Env, sid: str) -> tuple[Any, asyncio.Future[None]]:
+    factory = RecorderFactory(env.root, signing_key=KEY, batch_window_s=0.01)
+    meta = SessionMeta(
+        owner_id=UserId("usr_carol"), owner_name="carol", host="db1", cwd="/", command=("bash",),
+        labels={}, cols=100, rows=30,
+    )  # fmt: skip
+    recorder = await factory(SessionId(sid), meta, lambda _: None)
+    return recorder, asyncio.ensure_future(recorder.run())
+
+
+async def test_live_follow_streams_lines_as_the_recorder_writes_them(env: Env) -> None:
+    recorder, writer = await live_recorder(env, "ses_follow")
+    recorder.output(b"carol$ ")
+    recorder.marker("join bob (view_only)")
+    rita = await env.reviewer()
+    cast = await open_sse(rita, "/api/recordings/ses_follow/live")
+    audit = await open_sse(rita, "/api/recordings/ses_follow/audit/live")
+    event, reset = await cast.next()
+    assert event == "message" and (reset["cols"], reset["rows"]) == (100, 30), reset
+    assert (await cast.next())[1][1:] == ["o", "carol$ "]  # what was recorded before: the backlog
+    assert (await audit.next()) == ("reset", {})
+    event, record = await audit.next()
+    assert (event, record["kind"], record["label"]) == ("audit", "join", "join bob (view_only)")
+
+    # New lines, as they are written (a partial line waits for its end).
+    recorder.output(b"uptime\r\n\x1b]52;c;c2VjcmV0\x07up 3 days <script>\r\n")
+    recorder.resize(120, 40)
+    event, ev = await cast.next()
+    assert ev[1:] == ["o", "uptime\r\n\x1b]52;c;c2VjcmV0\x07up 3 days <script>\r\n"] and ev[0] > 0
+    assert (await cast.next())[1][1:] == ["r", {"cols": 120, "rows": 40}]  # the driver's form
+    recorder.input(b"secret-typed\r")  # input and markers are not for the player
+    recorder.marker("leave bob: left")
+    recorder.output(b"done\r\n")
+    assert (await cast.next())[1][1:] == ["o", "done\r\n"]
+    event, record = await audit.next()
+    assert (record["kind"], record["label"]) == ("leave", "leave bob: left")
+
+    # The end: both streams say done and close.
+    await recorder.close("owner stopped sharing")
+    await writer
+    assert (await cast.until("done"))[-1] == ("done", {})
+    rest = await audit.until("done")
+    assert [r.get("label") for _, r in rest[:-1]] == ["end: owner stopped sharing"]
+    assert await cast.response.content.read() == b"" and await audit.response.content.read() == b""
+    events = [e for e in await env.store.events(limit=1000) if e.type == "recording.viewed"]
+    assert events[-1].subject == "ses_follow" and events[-1].detail["live"] is True
+
+
+async def test_live_follow_of_a_finished_recording_sends_it_all_then_done(env: Env) -> None:
+    await three(env)
+    rita = await env.reviewer()
+    cast = await open_sse(rita, "/api/recordings/ses_deploy/live")
+    seen = await cast.until("done")
+    assert seen[0][1]["cols"] == 80 and seen[0][1]["time"] == 5.1
+    shown = [ev[2] for _, ev in seen[1:-1]]
+    assert shown == ["alice@laptop:~$ ", "make deploy\r\n\x1b[1;32mDeploying\x1b[0m to Production\r\n",
+                     "rm -rf build\r\n"]  # fmt: skip
+    audit = await (await open_sse(rita, "/api/recordings/ses_deploy/audit/live")).until("done")
+    kinds = [r["kind"] for e, r in audit if e == "audit"]
+    assert kinds[:3] == ["join", "approval_request", "approval"] and kinds[-1] == "end"
+
+
+async def test_live_follow_is_for_reviewers_and_checks_ids(env: Env) -> None:
+    await three(env)
+    member = await env.reviewer("mo", Role.MEMBER)
+    anonymous = env.gw.api()
+    rita = await env.reviewer()
+    for path in ("/api/recordings/ses_live/live", "/api/recordings/ses_live/audit/live"):
+        assert (await get(member, path))[0] == 403
+        assert (await get(anonymous, path))[0] == 401
+    for suffix in ("/live", "/audit/live"):
+        assert (await get(rita, f"/api/recordings/ses_nothing{suffix}"))[0] == 404
+        for bad in ("..", "a.b", "%2E%2E", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd"):
+            url = URL(f"{rita.client._base_url}api/recordings/{bad}{suffix}", encoded=True)
+            r = await rita.client.get(url)
+            assert r.status == 400, (bad, suffix, r.status)
+            assert "not a recording id" in (await r.json())["message"]
+
+
+async def test_live_followers_end_when_the_gateway_shuts_down_or_the_file_goes(env: Env) -> None:
+    paths = await three(env)
+    rita = await env.reviewer()
+    cast = await open_sse(rita, "/api/recordings/ses_live/live")
+    assert (await cast.next())[1]["cols"] == 80
+    assert (await cast.next())[1][1:] == ["o", "carol$ tail -f log\r\n"]
+    audit = await open_sse(rita, "/api/recordings/ses_live/audit/live")
+    assert await audit.next() == ("reset", {})
+    paths["live"].write_bytes(paths["live"].read_bytes()[:100])  # truncated under the follower
+    async with asyncio.timeout(5):
+        assert await cast.response.content.read() == b""  # ended without "done"
+    await env.gw.client.app.shutdown()  # what the runner does first when the gateway stops
+    async with asyncio.timeout(5):
+        assert await audit.response.content.read() == b""
+
+
+async def test_cast_from_a_time_starts_at_a_signed_keyframe(env: Env) -> None:
+    events = [(3.0 * i, "o", f"\x1b[1;3{i % 8}mtick {i}\x1b[0m\r\n") for i in range(40)]  # 120 s
+    path = write_chained(env.root / "2026" / "01" / "ses_long.cast", KEY, events, every=4)  # 12 s
+    build_seek_index(path, Ed25519Signer(KEY))
+    rita = await env.reviewer()
+    r = await rita.client.get("/api/recordings/ses_long/cast", params={"from": "65"})
+    assert r.status == 200 and r.headers["Content-Type"] == "application/x-asciicast"
+    base = float(r.headers["X-Rcgate-Seek-From"])
+    assert base == 57.0, "the last keyframe at or before t=65 (a checkpoint every 4 events, 12 s)"
+    lines = (await r.read()).decode().splitlines()
+    header = json.loads(lines[0])
+    assert header["rcgate_seek"]["from"] == base and header["rcgate"]["session_id"] == "ses_long"
+    snapshot = json.loads(lines[1])
+    assert snapshot[0] == 0.0 and snapshot[1] == "o" and "tick" in snapshot[2]
+    rest = [json.loads(ln) for ln in lines[2:]]
+    assert rest[0][0] >= 0 and rest[-1][2].startswith("end: ")
+    original = [json.loads(ln) for ln in path.read_text().splitlines()[1:]]
+    assert [e[2] for e in rest] == [e[2] for e in original if e[0] > base], "everything after the keyframe"
+    window = await rita.client.get("/api/recordings/ses_long/cast", params={"from": "65", "to": "80"})
+    times = [json.loads(ln)[0] + base for ln in (await window.read()).decode().splitlines()[2:]]
+    assert times and max(times) <= 80.0 + 1e-6
+    start = await rita.client.get("/api/recordings/ses_long/cast", params={"from": "0"})
+    assert await start.read() == path.read_bytes(), "from the start: the recording as it is"
+    for bad in ("-1", "nan", "x", "inf"):
+        assert (await rita.client.get("/api/recordings/ses_long/cast", params={"from": bad})).status == 400
+    assert (await rita.client.get("/api/recordings/..%2Fx/cast", params={"from": "1"})).status in (400, 404)

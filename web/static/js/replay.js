@@ -3,9 +3,18 @@
 // while it plays the current event is highlighted. #t=SECONDS opens the player at that moment.
 // Shows the recording's verification result and exports a bundle.
 //
+// A live recording is followed as it is written: the player reads
+// /api/recordings/{id}/live with its `eventsource` driver (output appears within about a second
+// of the session), and the audit timeline grows from /api/recordings/{id}/audit/live, the newest
+// event highlighted. Clicking an event, a #t= link or "Replay from the start" switches to the
+// replay of what was recorded so far ("Follow live" goes back); when the session ends the page
+// turns into the replay of the finished recording by itself.
+//
 // Times: the audit stream and search hits count seconds of the recording. With an idle-time
 // limit the player compresses long pauses, so its clock differs; `Timeline` maps between the
 // two from the event times of the .cast (the same rule as the player's own limiter).
+//
+// For end-to-end tests: window.rcgate = {ready, following(), currentTime()} (recording seconds).
 
 import { ApiError, api } from "./api.js";
 import { requireUser } from "./nav.js";
@@ -21,12 +30,28 @@ import { commandText, formatDuration, labelsText, modeLabel } from "./sessions-c
 import { $, busy, clearMessage, el, errorText, formatTime, goToLogin, showMessage } from "./ui.js";
 
 const POLL_MS = 200;
+// A link's #t= has millisecond precision (search hits are rounded): open at the end of that
+// millisecond, so the event the hit points at is on the screen, not the one just before it.
+const LINK_PRECISION_S = 0.0005;
 const EVENT_TIME = /^\[\s*(-?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*,/;
+const END_SETTLE_TRIES = 15; // after a live session ends, wait this many polls for its final checkpoint
+const END_SETTLE_MS = 200;
 
 const error = $("#error");
 const status = $("#status");
 const recordingId = decodeURIComponent(location.pathname.split("/")[2] || "");
-const view = { cast: "", clock: null, player: null, items: [], current: -1, meta: null, polling: 0 };
+const base = `/api/recordings/${encodeURIComponent(recordingId)}`;
+const view = {
+  cast: "",
+  clock: null,
+  player: null,
+  items: [],
+  current: -1,
+  meta: null,
+  polling: 0,
+  following: false, // the player shows the live stream
+  audit: null, // the timeline's EventSource while following
+};
 
 function fail(err) {
   if (err instanceof ApiError && err.status === 401 && err.code === "unauthenticated") {
@@ -89,7 +114,7 @@ class Timeline {
 
 function hashTime() {
   const m = /(?:^#|[#&])t=([0-9]+(?:\.[0-9]+)?)/.exec(location.hash);
-  return m ? Number(m[1]) : null;
+  return m ? Number(m[1]) + LINK_PRECISION_S : null;
 }
 
 function options() {
@@ -121,6 +146,10 @@ async function currentTime() {
 }
 
 async function seek(t) {
+  if (view.following) {
+    await replayAt(t);
+    return;
+  }
   if (!view.player) return;
   await Promise.resolve(view.player.seek(view.clock.toPlayer(Math.max(0, t))));
   highlight(t, true);
@@ -149,6 +178,7 @@ function highlight(t, scroll) {
 }
 
 async function tick() {
+  if (view.following) return; // the newest event is highlighted as it arrives
   try {
     highlight(await currentTime(), true);
   } catch {
@@ -175,6 +205,19 @@ function renderTimeline(events) {
   view.current = -1;
   $("#timeline").replaceChildren(...view.items.map((i) => i.node));
   $("#timeline-empty").hidden = view.items.length > 0;
+}
+
+/** A record that arrived on the live stream: in time order, and highlighted if it is the newest. */
+function addLiveEvent(ev) {
+  const item = timelineItem(ev);
+  let k = view.items.length;
+  while (k > 0 && view.items[k - 1].t > item.t) k -= 1;
+  if (k < view.items.length) view.items[k].node.before(item.node);
+  else $("#timeline").append(item.node);
+  view.items.splice(k, 0, item);
+  if (view.current >= k) view.current += 1;
+  $("#timeline-empty").hidden = true;
+  highlight(view.items[view.items.length - 1].t, true);
 }
 
 const VERIFY = {
@@ -211,30 +254,113 @@ function renderFacts(m) {
   $("#facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, visible(v))]));
 }
 
-async function loadAll() {
-  const base = `/api/recordings/${encodeURIComponent(recordingId)}`;
-  const [meta, audit, cast] = await Promise.all([
-    api("GET", base),
-    api("GET", `${base}/audit`),
-    fetch(`${base}/cast`, { credentials: "same-origin", cache: "no-store" }).then(async (r) => {
-      if (!r.ok) throw new ApiError(r.status, `http_${r.status}`, "The recording could not be loaded.");
-      return r.text();
-    }),
-  ]);
+async function fetchCast() {
+  const r = await fetch(`${base}/cast`, { credentials: "same-origin", cache: "no-store" });
+  if (!r.ok) throw new ApiError(r.status, `http_${r.status}`, "The recording could not be loaded.");
+  return r.text();
+}
+
+function renderMeta(meta) {
   view.meta = meta;
-  view.cast = cast;
   const title = visible(meta.title || recordingId);
   $("#replay-title").textContent = title;
   document.title = `${title} · Replay · rcgate`;
-  $("#live-badge").hidden = !meta.live;
-  $("#reload").hidden = !meta.live;
   renderVerification(meta.verification);
   renderFacts(meta);
+  renderLiveState();
+}
+
+/** Metadata, verification and timeline, and the .cast unless the live stream will bring it. */
+async function loadAll({ cast = true } = {}) {
+  const [meta, audit, text] = await Promise.all([
+    api("GET", base),
+    api("GET", `${base}/audit`),
+    cast ? fetchCast() : Promise.resolve(""),
+  ]);
+  view.cast = text;
+  renderMeta(meta);
   renderTimeline(audit.events);
 }
 
+/** The badge, the follow button and the replay options for following / replaying / finished. */
+function renderLiveState() {
+  const live = Boolean(view.meta?.live) || view.following;
+  const badge = $("#live-badge");
+  badge.hidden = !live;
+  badge.textContent = view.following ? "Live" : "Live (replaying)";
+  badge.dataset.state = view.following ? "following" : "replaying";
+  badge.title = view.following
+    ? "Following the session: output appears as it is recorded"
+    : "Still being recorded: Follow live to watch it";
+  const follow = $("#follow");
+  follow.hidden = !live;
+  follow.textContent = view.following ? "Replay from the start" : "Follow live";
+  for (const id of ["#speed", "#idle"]) $(id).disabled = view.following;
+}
+
+function stopLive() {
+  view.following = false;
+  if (view.audit) view.audit.close();
+  view.audit = null;
+}
+
+/** Follow the recording as it is written: the player on the live stream, the timeline growing. */
+function startLive() {
+  stopLive();
+  view.following = true;
+  view.clock = new Timeline("", 0); // no idle-time limit: the player's clock is the recording's
+  if (view.player) view.player.dispose();
+  const box = $("#player");
+  box.replaceChildren();
+  // bufferTime 0: each event is shown as it arrives (the backlog at once, then live).
+  const src = { driver: "eventsource", url: `${base}/live`, bufferTime: 0 };
+  const player = globalThis.AsciinemaPlayer.create(src, box, { autoPlay: true, fit: "width" });
+  view.player = player;
+  player.addEventListener("ended", () => {
+    if (view.player === player) liveEnded().catch(fail);
+  });
+  const source = new EventSource(`${base}/audit/live`);
+  view.audit = source;
+  source.addEventListener("reset", () => renderTimeline([]));
+  source.addEventListener("audit", (e) => addLiveEvent(JSON.parse(e.data)));
+  source.addEventListener("done", () => {
+    source.close();
+    if (view.audit === source) liveEnded().catch(fail);
+  });
+  source.addEventListener("error", () => {
+    // The browser reconnects by itself unless the gateway refused (signed out, no longer a reviewer).
+    if (source.readyState === EventSource.CLOSED && view.audit === source) {
+      stopLive();
+      renderLiveState();
+      showMessage(error, "The live view stopped: reload the page (you may have to sign in again).");
+    }
+  });
+  renderLiveState();
+}
+
+/** The session ended while followed: the page becomes the replay of the finished recording. */
+async function liveEnded() {
+  if (!view.following) return;
+  stopLive();
+  await loadAll();
+  for (let i = 0; i < END_SETTLE_TRIES && view.meta.live; i++) {
+    await new Promise((resolve) => setTimeout(resolve, END_SETTLE_MS));
+    renderMeta(await api("GET", base));
+  }
+  createPlayer(Number(view.meta.duration) || 0);
+  clearMessage(error);
+  showMessage(status, "The session has ended: this is the replay of its recording.");
+}
+
+/** Stop following and replay what was recorded so far, from recording time `t`. */
+async function replayAt(t) {
+  stopLive();
+  await loadAll();
+  createPlayer(t);
+}
+
 async function exportBundle() {
-  const res = await fetch(`/api/recordings/${encodeURIComponent(recordingId)}/export`, {
+  const res = await fetch(`${base}/export`, {
     credentials: "same-origin",
     cache: "no-store",
   });
@@ -296,26 +422,36 @@ async function main() {
     showMessage(error, "The player could not be loaded. Reload the page.");
     return;
   }
-  await loadAll();
+  const at = hashTime();
+  const meta = await api("GET", base);
+  // A live recording is followed, unless a link asks for a moment of it.
+  const follow = Boolean(meta.live) && at === null;
+  await loadAll({ cast: !follow });
   $("#replay").hidden = false;
-  createPlayer(hashTime() ?? 0);
+  if (follow) startLive();
+  else createPlayer(at ?? 0);
   view.polling = setInterval(tick, POLL_MS);
+  window.rcgate.ready = true;
   window.addEventListener("hashchange", () => {
     const t = hashTime();
     if (t !== null) seek(t).catch(fail);
   });
   for (const id of ["#speed", "#idle"]) {
-    $(id).addEventListener("change", async () => createPlayer(await currentTime()));
+    $(id).addEventListener("change", async () => {
+      if (!view.following) createPlayer(await currentTime());
+    });
   }
-  $("#reload").addEventListener("click", () =>
-    busy($("#reload"), async () => {
-      const at = await currentTime();
-      await loadAll();
-      createPlayer(at);
+  $("#follow").addEventListener("click", () =>
+    busy($("#follow"), async () => {
+      clearMessage(status);
+      if (view.following) await replayAt(0);
+      else startLive();
     }).catch(fail),
   );
   $("#export").addEventListener("click", () => busy($("#export"), exportBundle).catch(fail));
   $("#find-form").addEventListener("submit", find);
 }
+
+window.rcgate = { ready: false, currentTime, following: () => view.following };
 
 main().catch(fail);
