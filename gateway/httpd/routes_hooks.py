@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 
 from aiohttp import web
 
 from gateway.core.errors import BadRequest, PayloadTooLarge, Unauthenticated
 from gateway.core.ids import UserId
 from gateway.hooks.endpoint import HeldCall, answer_hook
-from gateway.hooks.model import MAX_PAYLOAD_BYTES, fail_closed
+from gateway.hooks.model import MAX_PAYLOAD_BYTES, EventKind, fail_closed
 from gateway.hooks.registry import adapter_for
 from gateway.hooks.timing import HOOK_TIMEOUT_HEADER, parse_hook_timeout
 from gateway.httpd.context import APPROVALS, HUB, IDENTITY, POLICY, json_response, remote_of
@@ -35,6 +36,9 @@ from gateway.sessions.approval_records import held_action
 
 routes = RouteTable()
 log = logging.getLogger("rcgate.hooks")
+PROMPT_CHARS = 2000  # of the last prompt, shown with a held call ("the prompt that led to it")
+PROMPT_SESSIONS = 1024  # sessions whose last prompt is remembered (oldest forgotten first)
+_last_prompt: OrderedDict[str, str] = OrderedDict()  # session id -> its assistant's last prompt
 KEEPALIVE_INTERVAL_S = 5.0  # a space this often while a held call waits (proxies idle out at 30-60 s)
 KEEPALIVE_HEADERS = {
     "Content-Type": "application/json; charset=utf-8",
@@ -90,9 +94,10 @@ async def post_hook(request: web.Request) -> web.StreamResponse:
     loaded = request.app[POLICY].current()
 
     async def await_approval(held: HeldCall) -> bool:
-        text = json.dumps({"tool": held.tool_call.tool, "input": held.tool_call.input}, sort_keys=True)[
-            :16_000
-        ]
+        call: dict[str, object] = {"tool": held.tool_call.tool, "input": held.tool_call.input}
+        if prompt := _last_prompt.get(info.session_id):
+            call["prompt"] = prompt  # signed with the call: the approver sees why it was made
+        text = json.dumps(call, sort_keys=True)[:16_000]
         seq = int(identity.now() * 1000)
         review = held.review
         action = held_action(
@@ -165,6 +170,11 @@ async def post_hook(request: web.Request) -> web.StreamResponse:
             hub.mark(info.session_id, f"{assistant} hook call ended while held: the call does not run")
     answer = answering.result()
     call = answer.call
+    if call is not None and call.kind is EventKind.PROMPT and call.prompt:
+        _last_prompt[info.session_id] = call.prompt[:PROMPT_CHARS]
+        _last_prompt.move_to_end(info.session_id)
+        while len(_last_prompt) > PROMPT_SESSIONS:
+            _last_prompt.popitem(last=False)
     tool = call.tool_call.tool if call is not None and call.tool_call is not None else "-"
     event = call.event if call is not None else "?"
     hub.mark(

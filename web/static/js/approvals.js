@@ -64,6 +64,58 @@ function firstLine(text) {
   return line.length > 60 ? `${line.slice(0, 57)}…` : line;
 }
 
+// ---- an assistant's tool call, readable: the command, the file and a diff of what would change ----
+
+function parseToolCall(text) {
+  try {
+    const call = JSON.parse(text);
+    if (call && typeof call === "object" && typeof call.tool === "string" && call.input && typeof call.input === "object") {
+      return call;
+    }
+  } catch {
+    // not JSON: shown as the exact text only
+  }
+  return null;
+}
+
+function lines(text) {
+  return String(text ?? "").split("\n");
+}
+
+function diffBlock(label, removed, added) {
+  const pre = el("pre", { class: "diff", tabindex: "0", "aria-label": label });
+  if (removed !== undefined) for (const line of lines(removed)) pre.append(el("span", { class: "del" }, `- ${line}`));
+  if (added !== undefined) for (const line of lines(added)) pre.append(el("span", { class: "add" }, `+ ${line}`));
+  return pre;
+}
+
+// What the tool would do, from the signed JSON: never innerHTML, every value as text.
+function toolView(call) {
+  const input = call.input;
+  const parts = [el("p", { class: "field-label" }, `Tool: ${call.tool}`)];
+  if (call.prompt) {
+    parts.push(el("p", { class: "field-label" }, "Prompt that led to it:"), el("pre", { class: "action-text prompt" }, call.prompt));
+  }
+  const path = input.file_path ?? input.path ?? input.notebook_path;
+  if (typeof input.command === "string" || Array.isArray(input.command)) {
+    const command = Array.isArray(input.command) ? input.command.join(" ") : input.command;
+    parts.push(el("p", { class: "field-label" }, "Command:"), el("pre", { class: "action-text command" }, command));
+  }
+  if (typeof path === "string") parts.push(el("p", { class: "field-label" }, "File: ", el("code", {}, path)));
+  if (typeof input.old_string === "string" || typeof input.new_string === "string") {
+    parts.push(diffBlock(`Change to ${path || "the file"}`, input.old_string, input.new_string));
+  } else if (Array.isArray(input.edits)) {
+    input.edits.forEach((edit, i) => {
+      if (edit && typeof edit === "object") {
+        parts.push(diffBlock(`Change ${i + 1} to ${path || "the file"}`, edit.old_string, edit.new_string));
+      }
+    });
+  } else if (typeof input.content === "string") {
+    parts.push(diffBlock(`New content of ${path || "the file"}`, undefined, input.content));
+  }
+  return el("div", { class: "tool-view" }, ...parts);
+}
+
 function approvalsText(a) {
   const who = a.approved_by && a.approved_by.length ? ` (${a.approved_by.join(", ")})` : "";
   return `${a.approvals} of ${a.quorum}${who}`;
@@ -87,6 +139,7 @@ function makeCard(action) {
   const approvals = el("span");
   const timer = el("span", { class: "timer" });
   const text = el("pre", { class: "action-text", tabindex: "0", "aria-labelledby": ids.text });
+  const tool = el("div", { class: "tool-slot" });
   const approveBtn = el("button", { type: "button", "aria-describedby": ids.title });
   const denyBtn = el("button", { type: "button", class: "danger", "aria-describedby": ids.title });
   const root = el(
@@ -104,6 +157,7 @@ function makeCard(action) {
       ...fact("Approvals", approvals),
       ...fact("Time left", timer),
     ),
+    tool,
     el("p", { class: "field-label", id: ids.text }, "Exact text to run:"),
     text,
     el("div", { class: "actions" }, approveBtn, denyBtn),
@@ -120,6 +174,8 @@ function makeCard(action) {
     reason.textContent = a.reason || "—";
     approvals.textContent = approvalsText(a);
     text.textContent = a.text; // never innerHTML: the text is exactly what was submitted
+    const call = a.kind === "tool" ? parseToolCall(a.text) : null;
+    tool.replaceChildren(...(call ? [toolView(call)] : []));
     approveBtn.textContent = `Approve ${a.seq}`;
     denyBtn.textContent = `Deny ${a.seq}`;
     card.countdown.set(a.time_left_s);
