@@ -6,13 +6,17 @@ workstation. A secret is masked byte for byte (``*``; CR and LF kept), so the st
 its length: sequence numbers, resume offsets and the terminal layout stay as they were.
 
 Secrets split across chunks. Each chunk is searched together with the bytes held back from
-the last one, with the ``regex`` module's *partial* matching: where a match could still
-start at the end of what arrived (``AKIA12`` with the rest still to come), or a match of
-variable length reaches that end (a bearer token may go on), the bytes from its start are
-held back and the rest goes out. The broker flushes what is held after ``HOLD_S`` without
-new output and at the end of the session. Flushing masks every complete match, and a partial
-match of at least ``MASK_PARTIAL_BYTES`` (a cut-off secret is still a secret); a shorter one
-goes out as it is. At most ``MAX_HOLD_BYTES`` are held: beyond that the held match is masked.
+the last one and the last ``LOOKBEHIND_BYTES`` sent, with the ``regex`` module's *partial*
+matching: where a match could still start at the end of what arrived (``AKIAIOSF`` with the
+rest still to come), or a match of variable length reaches that end (a bearer token may go
+on), the bytes from its start are held back and the rest goes out. A possible start shorter
+than ``HOLD_MIN_BYTES`` is not held (a typed ``A`` or ``x`` echoes at once): it goes out, and
+if a secret follows, the lookbehind finds the match and masks everything after those few
+bytes, which are a pattern's literal prefix (``AKIA``, ``ghp_``, ``xoxb-``). The broker
+flushes what is held after ``HOLD_S`` without new output and at the end of the session.
+Flushing masks every complete match, and a partial match of at least ``MASK_PARTIAL_BYTES``
+(a cut-off secret is still a secret); a shorter one goes out as it is. What is held is bounded
+by the longest text a pattern can match, capped at ``MAX_HOLD_BYTES``.
 
 Each chunk's maskings are counted by pattern name (``counts``); the secret is never kept.
 """
@@ -30,6 +34,8 @@ from gateway.policy.redaction import DEFAULT_PATTERNS
 
 HOLD_S = 0.25  # flush what is held back after this long without new output
 MASK_PARTIAL_BYTES = 12  # a partial match this long is masked when flushed
+HOLD_MIN_BYTES = 6  # a possible start shorter than this is sent at once (typing stays live)
+LOOKBEHIND_BYTES = 16  # sent bytes searched again with the next chunk (> both of the above)
 MAX_HOLD_BYTES = 32 * 1024  # longer than the longest default pattern (a private-key block)
 MASK = 0x2A  # "*"
 KEEP = frozenset(b"\r\n")
@@ -56,7 +62,7 @@ def _width(rx: str) -> int:
 class Redactor:
     """Masks the secrets of ``patterns`` ((name, regex) pairs) in one byte stream."""
 
-    __slots__ = ("_held", "_rules")
+    __slots__ = ("_behind", "_held", "_rules")
 
     def __init__(self, patterns: Iterable[tuple[str, str]]) -> None:
         self._rules = tuple(
@@ -64,6 +70,7 @@ class Redactor:
             for name, rx in patterns
         )
         self._held = b""
+        self._behind = b""  # the last bytes sent (unmasked), searched again with the next chunk
 
     @property
     def active(self) -> bool:
@@ -101,40 +108,48 @@ class Redactor:
                     counts[rule.name] += 1
         return bytes(out), counts
 
-    def _scan(self, buf: bytes, *, final: bool) -> tuple[bytes, Counter[str]]:
+    def _scan(self, new: bytes, *, final: bool) -> tuple[bytes, Counter[str]]:
+        """Mask and send ``new`` (held bytes and fresh data) but what must wait; searched together
+        with the last ``LOOKBEHIND_BYTES`` already sent, so that a secret whose first bytes went
+        out (a short possible start is never held) is still masked in what follows."""
+        behind = len(self._behind)
+        buf = self._behind + new
         size = len(buf)
         found: list[tuple[int, int, str, regex.Match[bytes]]] = []
         hold = size
         partial: list[tuple[int, int]] = []  # (start, end) of a match cut off at the end
         for rule in self._rules:
             for m in rule.pattern.finditer(buf):
-                if m.end() > m.start():
+                if m.end() > max(m.start(), behind):  # not empty, not wholly sent before
                     found.append((m.start(), m.end(), rule.name, m))
             tail = self._tail_match(rule, buf)
             if tail is not None:
                 start, end, cut = tail
-                if not final:
-                    hold = min(hold, start)
-                elif cut:
-                    partial.append((start, end))
+                if final:
+                    if cut:
+                        partial.append((start, end))
+                elif size - start >= HOLD_MIN_BYTES:  # shorter: sent now, masked later if need be
+                    hold = min(hold, max(start, behind))
         # A complete match that the hold point cuts is held whole (it is found again later).
         moved = True
         while moved and hold < size:
             moved = False
             for start, end, _, _ in found:
-                if start < hold < end:
-                    hold, moved = start, True
-        out = bytearray(buf[:hold])
+                if start < hold < end and max(start, behind) < hold:
+                    hold, moved = max(start, behind), True
+        out = bytearray(buf[behind:hold])
         counts: Counter[str] = Counter()
         for _, end, name, m in found:
             if end <= hold:
-                _mask_into(out, *_secret_span(m))
+                s, e = _secret_span(m)
+                _mask_into(out, s - behind, e - behind)
                 counts[name] += 1
         for start, end in partial:
             if end - start >= MASK_PARTIAL_BYTES:
-                _mask_into(out, start, end)
+                _mask_into(out, start - behind, end - behind)
                 counts[TRUNCATED] += 1
         self._held = buf[hold:]
+        self._behind = buf[:hold][-LOOKBEHIND_BYTES:]
         return bytes(out), counts
 
     @staticmethod
@@ -159,7 +174,7 @@ def _secret_span(m: regex.Match[bytes]) -> tuple[int, int]:
 
 
 def _mask_into(out: bytearray, start: int, end: int) -> None:
-    for i in range(start, min(end, len(out))):
+    for i in range(max(start, 0), min(end, len(out))):
         if out[i] not in KEEP:
             out[i] = MASK
 

@@ -94,8 +94,8 @@ def test_a_possible_start_at_the_end_is_held_until_more_comes_or_a_flush() -> No
 
 def test_a_flush_sends_a_short_harmless_tail_as_is_and_masks_a_long_cut_off_secret() -> None:
     redactor = Redactor(RedactionSpec().active())
-    assert redactor.feed(b"Hello A") == (b"Hello ", {})
-    assert redactor.flush() == (b"A", {})
+    assert redactor.feed(b"id=AKIAIO") == (b"id=", {}) and redactor.held == 6
+    assert redactor.flush() == (b"AKIAIO", {})
     cut = b"ghp_" + b"x" * 20  # a token cut off after 24 bytes, nothing more for a while
     assert len(cut) >= MASK_PARTIAL_BYTES
     assert redactor.feed(b"$ " + cut)[0] == b"$ "
@@ -155,6 +155,15 @@ def test_a_policy_file_with_a_bad_pattern_names_the_line() -> None:
     lines = len(text.splitlines())
     where = f"policy.yaml:{lines}: redaction.patterns[0].regex"
     assert str(caught.value).startswith(f"{where}: nested quantifier")
+
+
+def test_a_short_possible_start_goes_out_at_once_and_the_secret_after_it_is_still_masked() -> None:
+    redactor = Redactor(RedactionSpec().active())
+    assert redactor.feed(b"x") == (b"x", {}), "a typed key echoes at once (x may begin xoxb-)"
+    assert redactor.feed(b" AKIA") == (b" AKIA", {}) and redactor.held == 0
+    out, counts = redactor.feed(b"IOSFODNN7EXAMPLE done")
+    assert out == b"*" * 16 + b" done" and counts == {"aws-access-key-id": 1}
+    assert AWS not in b"x AKIA" + out
 
 
 def test_the_masker_follows_a_policy_change_and_flushes_what_the_old_one_held() -> None:
