@@ -203,3 +203,21 @@ async def wait_for_recording(root: Path, timeout_s: float = 15.0) -> Path:
         await asyncio.sleep(0.1)
     assert len(found) == 1, found
     return found[0]
+
+
+async def owner_workstation(
+    gateway: Gateway,
+    new_tab: Any,
+    virtual_authenticator: Any,
+    home: Path,
+    name: str = "olivia",
+    role: str = "member",
+) -> tuple[Any, dict[str, str]]:
+    """The session owner: a Chromium tab signed in with a passkey, and a workstation connected by
+    the real `rcgate login` (device flow approved in that tab). Returns (tab, workstation env)."""
+    owner = await new_tab()
+    await virtual_authenticator(owner.page)
+    await enrol_passkey(owner.page, gateway.enrol_link(name, role))
+    env = workstation_env(gateway, home)
+    await rcgate_login(gateway, owner.page, env)
+    return owner, env

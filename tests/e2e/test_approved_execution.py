@@ -47,11 +47,9 @@ async def _verdict(page, text: str, state: str) -> None:
 async def test_held_line_runs_after_approval_and_denied_or_timed_out_lines_never_do(
     gateway, new_tab, virtual_authenticator, tmp_path
 ):
-    owner = await new_tab()
-    await virtual_authenticator(owner.page)
-    await live.enrol_passkey(owner.page, gateway.enrol_link("olivia", "member"))
-    env = live.workstation_env(gateway, tmp_path / "workstation")
-    await live.rcgate_login(gateway, owner.page, env)
+    owner, env = await live.owner_workstation(
+        gateway, new_tab, virtual_authenticator, tmp_path / "workstation"
+    )
     work = tmp_path / "work"
     (work / "build").mkdir(parents=True)
     (work / "build" / "artifact.o").write_text("x")

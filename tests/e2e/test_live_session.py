@@ -29,11 +29,9 @@ STEPUP = {**SSH_ANY_PORT, "RCGATE_SESSIONS__JOIN_MAX_AGE_S": str(JOIN_FRESH_S)}
 
 
 async def _owner_shares(gateway, new_tab, virtual_authenticator, tmp_path: Path, *command: str):
-    owner = await new_tab()
-    await virtual_authenticator(owner.page)
-    await live.enrol_passkey(owner.page, gateway.enrol_link("olivia", "member"))
-    env = live.workstation_env(gateway, tmp_path / "workstation")
-    await live.rcgate_login(gateway, owner.page, env)
+    owner, env = await live.owner_workstation(
+        gateway, new_tab, virtual_authenticator, tmp_path / "workstation"
+    )
     child, link = live.start_share(env, tmp_path, *command)
     return owner, child, link
 

@@ -51,11 +51,9 @@ ENV = {"RCGATE_SSH__PORT": "0", "RCGATE_POLICY__FILE": _policy_copy()}
 async def test_privileged_granted_in_the_inbox_used_and_dropped_back(
     gateway, new_tab, virtual_authenticator, tmp_path
 ):
-    owner = await new_tab()
-    await virtual_authenticator(owner.page)
-    await live.enrol_passkey(owner.page, gateway.enrol_link("olivia", "member"))
-    env = live.workstation_env(gateway, tmp_path / "workstation")
-    await live.rcgate_login(gateway, owner.page, env)
+    owner, env = await live.owner_workstation(
+        gateway, new_tab, virtual_authenticator, tmp_path / "workstation"
+    )
     work = tmp_path / "work"
     work.mkdir()
     child, _ = live.start_share(env, work, "bash", "--norc", "--noprofile")
@@ -151,11 +149,9 @@ def _stale_copy() -> str:
 async def test_privileged_request_steps_up_then_is_sent_again(
     gateway, new_tab, virtual_authenticator, tmp_path
 ):
-    owner = await new_tab()
-    await virtual_authenticator(owner.page)
-    await live.enrol_passkey(owner.page, gateway.enrol_link("olivia", "member"))
-    env = live.workstation_env(gateway, tmp_path / "workstation")
-    await live.rcgate_login(gateway, owner.page, env)
+    owner, env = await live.owner_workstation(
+        gateway, new_tab, virtual_authenticator, tmp_path / "workstation"
+    )
     work = tmp_path / "work"
     work.mkdir()
     child, _ = live.start_share(env, work, "bash", "--norc", "--noprofile")

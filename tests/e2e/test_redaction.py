@@ -37,11 +37,9 @@ def _files_holding(root: Path, needle: bytes) -> list[str]:
 async def test_a_printed_aws_key_is_masked_for_the_viewer_the_recording_and_the_search_index(
     gateway, new_tab, virtual_authenticator, tmp_path
 ):
-    owner = await new_tab()
-    await virtual_authenticator(owner.page)
-    await live.enrol_passkey(owner.page, gateway.enrol_link("olivia", "admin"))
-    env = live.workstation_env(gateway, tmp_path / "workstation")
-    await live.rcgate_login(gateway, owner.page, env)
+    owner, env = await live.owner_workstation(
+        gateway, new_tab, virtual_authenticator, tmp_path / "workstation", role="admin"
+    )
     work = tmp_path / "work"
     work.mkdir()
     (work / "a").write_text(PIECES[0])

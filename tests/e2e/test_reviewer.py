@@ -171,11 +171,7 @@ async def test_members_are_turned_away(gateway, new_tab, virtual_authenticator):
 async def test_reviewer_follows_a_live_session_as_it_is_recorded(
     gateway, new_tab, virtual_authenticator, tmp_path
 ):
-    owner = await new_tab()
-    await virtual_authenticator(owner.page)
-    await live.enrol_passkey(owner.page, gateway.enrol_link("olivia", "member"))
-    env = live.workstation_env(gateway, tmp_path / "workstation")
-    await live.rcgate_login(gateway, owner.page, env)
+    _, env = await live.owner_workstation(gateway, new_tab, virtual_authenticator, tmp_path / "workstation")
     child, link = live.start_share(env, tmp_path, "bash", "--norc", "--noprofile")
     try:
         child.sendline("echo before-$((20+1))")

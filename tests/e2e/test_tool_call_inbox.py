@@ -45,11 +45,7 @@ sleep 300
 async def test_a_held_edit_shows_file_diff_and_prompt_and_runs_once_approved(
     gateway, new_tab, virtual_authenticator, tmp_path
 ):
-    owner = await new_tab()
-    await virtual_authenticator(owner.page)
-    await live.enrol_passkey(owner.page, gateway.enrol_link("olivia", "member"))
-    env = live.workstation_env(gateway, tmp_path / "workstation")
-    await live.rcgate_login(gateway, owner.page, env)
+    _, env = await live.owner_workstation(gateway, new_tab, virtual_authenticator, tmp_path / "workstation")
     work = tmp_path / "work"
     work.mkdir()
     hook = " ".join([*RCGATE, "hook", "claude"])
