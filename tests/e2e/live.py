@@ -221,3 +221,9 @@ async def owner_workstation(
     env = workstation_env(gateway, home)
     await rcgate_login(gateway, owner.page, env)
     return owner, env
+
+
+async def connected(page: Page) -> None:
+    """The session page is connected: its socket is open and the gateway's hello has arrived
+    (what "Connected" tells a user); input sent before that is refused with "Not connected"."""
+    await page.wait_for_function("() => window.rcgate && window.rcgate.state.connected === true")

@@ -63,6 +63,7 @@ async def test_held_line_runs_after_approval_and_denied_or_timed_out_lines_never
         await a.page.goto(f"{gateway.url}/l/{token}")
         await a.page.wait_for_url(f"{gateway.url}/p/*")
         await expect(a.page.locator("#mode-badge")).to_have_text("Approved execution")
+        await live.connected(a.page)
         composer = a.page.get_by_label("Command")
 
         # Allowed: runs at once.

@@ -77,6 +77,7 @@ async def test_privileged_granted_in_the_inbox_used_and_dropped_back(
         await a.page.wait_for_url(f"{gateway.url}/p/*")
         badge = a.page.locator("#mode-badge")
         await expect(badge).to_have_text("Approved execution")
+        await live.connected(a.page)
         banner = a.page.locator("#privileged-banner")
         await expect(banner).to_be_hidden()
         drop = a.page.get_by_role("button", name="Drop to approved execution")
@@ -163,6 +164,7 @@ async def test_privileged_request_steps_up_then_is_sent_again(
         await a.page.goto(f"{gateway.url}/l/{token}")
         await a.page.wait_for_url(f"{gateway.url}/p/*")
         await expect(a.page.locator("#mode-badge")).to_have_text("Approved execution")
+        await live.connected(a.page)
         await a.page.wait_for_timeout(2_500)  # the sign-in passkey is now older than max_age_s
 
         await a.page.get_by_label("Reason", exact=True).fill("look at a stuck process")
