@@ -22,8 +22,6 @@ frame at any point of a 1-hour 100 MB recording in <= 300 ms, server side.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
 import sys
 import tempfile
@@ -34,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bench.search_bench import machine
 from gateway.recording.asciicast import EventCode, encode_event
 from gateway.recording.catalog import Catalog
 from gateway.recording.chain import ChainWriter, Ed25519Signer
@@ -44,19 +43,6 @@ CHECKPOINT_BYTES = 256 * 1024
 CHECKPOINT_S = 10.0
 SID = "ses_seekbench"
 WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "claude", "edits", "main.py"]
-
-
-def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.system()} {platform.release()}"
-    return f"{cpu} ({os.cpu_count()} cores), {system}, Python {platform.python_version()}"
 
 
 def chunk(rng: random.Random, size: int) -> str:

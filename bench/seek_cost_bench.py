@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.seek_bench import machine
+from bench.search_bench import machine
 from gateway.core.ids import SessionId, UserId
 from gateway.recording.recorder import RecorderFactory
 from gateway.sessions.ports import SessionMeta

@@ -42,6 +42,7 @@ from gateway.httpd.context import HUB, IDENTITY, SESSION_COOKIE, remote_of
 from gateway.httpd.middleware import SECURITY_HEADERS
 from gateway.httpd.openapi import RouteTable
 from gateway.httpd.routes_recordings import _catalog, _recording_id, _reviewer
+from gateway.recording.asciicast import CastFormatError, parse_resize
 from gateway.recording.markers import event_kind
 from gateway.recording.recorder import sidecars_of
 
@@ -122,9 +123,12 @@ def _json(line: bytes) -> object:
 
 
 def _resize(text: str) -> dict[str, int] | None:
-    cols, _, rows = text.partition("x")
-    if cols.isdigit() and rows.isdigit() and 0 < int(cols) <= 10_000 and 0 < int(rows) <= 10_000:
-        return {"cols": int(cols), "rows": int(rows)}
+    try:
+        cols, rows = parse_resize(text)
+    except CastFormatError:
+        return None
+    if 0 < cols <= 10_000 and 0 < rows <= 10_000:
+        return {"cols": cols, "rows": rows}
     return None
 
 

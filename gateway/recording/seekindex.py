@@ -60,6 +60,7 @@ from typing import BinaryIO, Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from gateway.recording.asciicast import CastFormatError, parse_resize
 from gateway.recording.chain import (
     STREAM_CAST,
     ChainFormatError,
@@ -98,10 +99,11 @@ def _canonical(obj: dict[str, object]) -> bytes:
 
 
 def _parse_size(data: str) -> tuple[int, int] | None:
-    cols, sep, rows = data.partition("x")
-    if sep and cols.isdigit() and rows.isdigit() and int(cols) > 0 and int(rows) > 0:
-        return int(cols), int(rows)
-    return None
+    try:
+        cols, rows = parse_resize(data)
+    except CastFormatError:
+        return None
+    return (cols, rows) if cols > 0 and rows > 0 else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from gateway.core.ids import SessionId, UserId
 from gateway.core.modes import Mode
 from gateway.policy import Action, Actor, Decision, SessionFacts, decide
+from gateway.policy.redaction import RedactionSpec
 from gateway.policy.source import PolicySource
 from gateway.sessions.ports import SessionMeta
 
@@ -25,10 +26,10 @@ class PolicyGate:
     def __init__(self, source: PolicySource) -> None:
         self._source = source
 
-    def redaction(self) -> tuple[str, tuple[tuple[str, str], ...]]:
-        """The policy version in force and its secret patterns ((name, regex) pairs)."""
+    def redaction(self) -> tuple[str, RedactionSpec]:
+        """The policy version in force and its ``redaction`` section (asked for every output chunk)."""
         loaded = self._source.current()
-        return loaded.version, loaded.policy.redaction.active()
+        return loaded.version, loaded.policy.redaction
 
     def judge(
         self,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import regex
 
-from gateway.policy.redaction import DEFAULT_PATTERNS
+from gateway.policy.redaction import RedactionSpec
 
 HOLD_S = 0.25  # flush what is held back after this long without new output
 MASK_PARTIAL_BYTES = 12  # a partial match this long is masked when flushed
@@ -40,7 +40,6 @@ MAX_HOLD_BYTES = 32 * 1024  # longer than the longest default pattern (a private
 MASK = 0x2A  # "*"
 KEEP = frozenset(b"\r\n")
 TRUNCATED = "truncated"  # the count name of a partial match masked when flushed
-DEFAULT_SET = DEFAULT_PATTERNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,22 +178,20 @@ def _mask_into(out: bytearray, start: int, end: int) -> None:
             out[i] = MASK
 
 
-Patterns = tuple[tuple[str, str], ...]
-
-
 class OutputMasker:
     """A session's redactor, kept in step with the policy in force.
 
-    ``patterns_of`` returns (policy version, patterns); when the version changes, what the old
+    ``patterns_of`` returns (policy version, its redaction section), a cheap lookup made for every
+    chunk; the section's patterns are compiled only when the version changes, and what the old
     redactor held is flushed and a new one takes over. Without a policy the built-in set applies.
     """
 
     __slots__ = ("_patterns_of", "_redactor", "_version")
 
-    def __init__(self, patterns_of: Callable[[], tuple[str, Patterns]] | None) -> None:
+    def __init__(self, patterns_of: Callable[[], tuple[str, RedactionSpec]] | None) -> None:
         self._patterns_of = patterns_of
-        self._version, patterns = patterns_of() if patterns_of is not None else ("", DEFAULT_SET)
-        self._redactor = Redactor(patterns)
+        self._version, spec = patterns_of() if patterns_of is not None else ("", RedactionSpec())
+        self._redactor = Redactor(spec.active())
 
     @property
     def held(self) -> int:
@@ -214,11 +211,11 @@ class OutputMasker:
     def _refresh(self) -> tuple[bytes, Counter[str]]:
         if self._patterns_of is None:
             return b"", Counter()
-        version, patterns = self._patterns_of()
+        version, spec = self._patterns_of()
         if version == self._version:
             return b"", Counter()
         flushed = self._redactor.flush()
-        self._version, self._redactor = version, Redactor(patterns)
+        self._version, self._redactor = version, Redactor(spec.active())
         return flushed
 
 

@@ -167,10 +167,11 @@ def test_a_short_possible_start_goes_out_at_once_and_the_secret_after_it_is_stil
 
 
 def test_the_masker_follows_a_policy_change_and_flushes_what_the_old_one_held() -> None:
-    current = {"version": "v1", "patterns": RedactionSpec().active()}
-    masker = OutputMasker(lambda: (str(current["version"]), current["patterns"]))  # type: ignore[arg-type]
+    current: dict[str, object] = {"version": "v1", "spec": RedactionSpec()}
+    masker = OutputMasker(lambda: (str(current["version"]), current["spec"]))  # type: ignore[return-value]
     assert masker.feed(b"x AKIAIOSF")[0] == b"x "
-    current.update(version="v2", patterns=(("custom", "SECRET[0-9]{4}"),))
+    v2 = RedactionSpec(defaults=False, patterns=({"name": "custom", "regex": "SECRET[0-9]{4}"},))  # type: ignore[arg-type]
+    current.update(version="v2", spec=v2)
     out, counts = masker.feed(b"ODNN7EXAMPLE SECRET1234\n")
     assert out == b"AKIAIOSFODNN7EXAMPLE " + b"*" * 10 + b"\n", "v2 masks only its own pattern"
     assert counts == {"custom": 1}
